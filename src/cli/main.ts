@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * The `stepagent` command.
+ *
+ *   stepagent convergence [flags]   StepAgent cycles on a tabular MDP against the closed form
+ *   stepagent reproduce [--out DIR] the main job: the convergence study behind the README's plot
+ *
+ * Errors print one line per problem on stderr and exit non-zero (2: bad usage, 1: failure);
+ * nothing is left half-written.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { SingleBar, Presets } from "cli-progress";
+import { initBackend } from "../backend";
+import { InputError } from "../core/errors";
+import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
+import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
+import { writeFolderAtomic } from "../report/atomic";
+import { writeConvergenceReport } from "../report/convergence";
+
+const HELP = `stepagent — step-wise reinforcement learning of agents (StepAgent)
+
+Usage:
+  stepagent convergence [flags]     run StepAgent cycles on a seeded tabular MDP and compare
+                                    KL(π_E‖π_k) with the closed form of DESIGN.md
+  stepagent reproduce [--out DIR] [--seed N] [--json]
+                                    the main job: β ∈ {0.6, 0.75, 1, 2, 4}, both reflections,
+                                    exact and sampled mode; writes reports/convergence/
+  stepagent help
+
+convergence flags (defaults in brackets):
+  --states S             number of states [20]
+  --actions A            number of actions [5]
+  --horizon H            episode length [6]
+  --beta B[,B…]          β values, each > 0.5 unless --allow-divergence [0.75,1,2,4]
+  --cycles K             StepAgent cycles [8]
+  --mode M[,M…]          exact | sampled [exact]
+  --reflection R[,R…]    implicit | inverse [implicit]
+  --seed N               seed of the MDP, the novice and the samples [0]
+  --episodes N           sampled mode: expert episodes per inspection [⌈400·S/H⌉]
+  --samples-per-step n   sampled mode: agent samples per expert step [8]
+  --solver newton64|tfjs reflection solver [newton64 in exact mode, tfjs in sampled mode]
+  --adam-steps N         tfjs solver: Adam steps per reflection [400]
+  --expert-temperature τ π_E = softmax(z/τ) [1]
+  --json                 print exactly one JSON object on stdout, nothing else
+  --out DIR              write metrics.json, kl-*.svg/png, actions.svg/png, index.html
+  --allow-divergence     run β ≤ 0.5 anyway (the cycle does not converge there)
+`;
+
+function studyOptions(f: ConvergenceFlags): StudyOptions {
+  return {
+    states: f.states,
+    actions: f.actions,
+    horizon: f.horizon,
+    expertTemperature: f["expert-temperature"],
+    betas: f.beta,
+    reflections: f.reflection,
+    modes: f.mode,
+    cycles: f.cycles,
+    seed: f.seed,
+    run: {
+      episodes: f.episodes,
+      samplesPerStep: f["samples-per-step"],
+      solver: f.solver,
+      allowDivergence: f["allow-divergence"],
+      adam: f["adam-steps"] ? { steps: f["adam-steps"] } : undefined,
+    },
+  };
+}
+
+async function convergence(f: ConvergenceFlags): Promise<void> {
+  const options = studyOptions(f);
+  const divergent = f.beta.filter((b) => b <= 0.5);
+  if (divergent.length && !f["allow-divergence"]) {
+    throw new UsageError(
+      `--beta ${divergent.join(",")}: β ≤ 0.5 diverges — each cycle multiplies log(π/π_E) by 1 − 1/β, whose size is ≥ 1 there, so the agent never reaches the expert. Use β > 0.5, or pass --allow-divergence to watch it diverge.`,
+    );
+  }
+  if (divergent.length) process.stderr.write(`stepagent: warning: β = ${divergent.join(", ")} ≤ 0.5 does not converge (|1 − 1/β| ≥ 1); running anyway (--allow-divergence)\n`);
+  if (f.out && fs.existsSync(f.out) && !fs.statSync(f.out).isDirectory()) throw new UsageError(`--out ${f.out}: exists and is not a folder`);
+  const backend = await initBackend();
+  const showProgress = !f.json && process.stderr.isTTY === true;
+  const totalCycles = studyRunCount(options) * options.cycles;
+  const bar = showProgress ? new SingleBar({ format: "{bar} {percentage}% | {value}/{total} cycles | {label} | KL {kl} | ETA {eta_formatted}", stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(Math.max(1, totalCycles), 0, { label: "", kl: "" });
+  let done = 0;
+  const onProgress = (p: StudyProgress) => {
+    if (p.record.cycle > 0) done++;
+    bar?.update(done, { label: p.label, kl: p.record.kl.toExponential(2) });
+  };
+  const started = Date.now();
+  let result;
+  try {
+    result = await runStudy(options, onProgress);
+  } finally {
+    bar?.stop();
+  }
+  const meta = { backend: backend.name, seconds: (Date.now() - started) / 1000 };
+  if (f.out) await writeFolderAtomic(f.out, (tmp) => writeConvergenceReport(tmp, result, meta).then(() => undefined));
+  if (f.json) {
+    process.stdout.write(JSON.stringify(studyToJson(result, meta)) + "\n");
+    return;
+  }
+  for (const run of result.runs) {
+    const last = run.cycles[run.cycles.length - 1];
+    process.stdout.write(
+      `${run.reflection.padEnd(8)} ${run.mode.padEnd(7)} β=${String(run.beta).padEnd(5)} KL ${run.cycles[0].kl.toExponential(3)} → ${last.kl.toExponential(3)} (theory ${last.theoryKl.toExponential(3)}) after ${last.cycle} cycles\n`,
+    );
+  }
+  if (f.out) process.stdout.write(`wrote ${path.resolve(f.out)}/index.html\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "convergence":
+        await convergence(parseConvergenceFlags(rest));
+        return 0;
+      case "reproduce": {
+        const flags = parseConvergenceFlags(rest, {
+          states: "30",
+          actions: "6",
+          horizon: "8",
+          beta: "0.6,0.75,1,2,4",
+          cycles: "10",
+          mode: "exact,sampled",
+          reflection: "implicit,inverse",
+          seed: "0",
+          "samples-per-step": "8",
+          "expert-temperature": "1",
+          out: "reports/convergence",
+        });
+        await convergence(flags);
+        return 0;
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(HELP);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, help)`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof InputError) {
+      process.stderr.write(`stepagent: error: ${err.message}\n`);
+      if (err instanceof UsageError) process.stderr.write(`(run "stepagent help" for usage)\n`);
+      return 2;
+    }
+    process.stderr.write(`stepagent: error: ${(err as Error).message ?? String(err)}\n`);
+    if (process.env.STEPAGENT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

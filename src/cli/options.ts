@@ -1,0 +1,101 @@
+/**
+ * Flag parsing and validation for the `stepagent` command. `node:util`'s `parseArgs` (strict:
+ * unknown flags are errors) reads the command line; a zod schema checks every value and its
+ * message names the flag.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { InputError } from "../core/errors";
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const intFlag = (flag: string, min: number) =>
+  z
+    .string()
+    .refine((s) => /^[+-]?\d+$/.test(s.trim()), { message: `${flag} must be an integer` })
+    .transform((s) => Number(s))
+    .refine((n) => Number.isSafeInteger(n), { message: `${flag} is too large` })
+    .refine((n) => n >= min, { message: `${flag} must be ≥ ${min}` });
+
+const numberList = (flag: string) =>
+  z
+    .string()
+    .transform((s) => s.split(",").map((x) => x.trim()))
+    .refine((xs) => xs.every((x) => x !== "" && Number.isFinite(Number(x))), { message: `${flag} must be a comma-separated list of numbers` })
+    .transform((xs) => xs.map(Number));
+
+const choiceList = <T extends string>(flag: string, choices: readonly T[]) =>
+  z
+    .string()
+    .transform((s) => s.split(",").map((x) => x.trim()))
+    .refine((xs) => xs.length > 0 && xs.every((x) => (choices as readonly string[]).includes(x)), { message: `${flag} must be one of ${choices.join(", ")} (or a comma-separated list)` })
+    .transform((xs) => [...new Set(xs)] as T[]);
+
+export const convergenceSchema = z.object({
+  states: intFlag("--states", 1),
+  actions: intFlag("--actions", 1),
+  horizon: intFlag("--horizon", 1),
+  beta: numberList("--beta").refine((bs) => bs.every((b) => b > 0), { message: "--beta values must be > 0" }),
+  cycles: intFlag("--cycles", 0),
+  mode: choiceList("--mode", ["exact", "sampled"] as const),
+  reflection: choiceList("--reflection", ["implicit", "inverse"] as const),
+  seed: intFlag("--seed", 0),
+  episodes: intFlag("--episodes", 1).optional(),
+  "samples-per-step": intFlag("--samples-per-step", 1),
+  solver: z.enum(["newton64", "tfjs"], { errorMap: () => ({ message: "--solver must be newton64 or tfjs" }) }).optional(),
+  "expert-temperature": z
+    .string()
+    .transform(Number)
+    .refine((x) => Number.isFinite(x) && x > 0, { message: "--expert-temperature must be a number > 0" }),
+  "adam-steps": intFlag("--adam-steps", 1).optional(),
+  json: z.boolean(),
+  out: z.string().min(1, "--out needs a folder").optional(),
+  "allow-divergence": z.boolean(),
+});
+
+export type ConvergenceFlags = z.infer<typeof convergenceSchema>;
+
+export const convergenceDefaults: Record<string, string> = {
+  states: "20",
+  actions: "5",
+  horizon: "6",
+  beta: "0.75,1,2,4",
+  cycles: "8",
+  mode: "exact",
+  reflection: "implicit",
+  seed: "0",
+  "samples-per-step": "8",
+  "expert-temperature": "1",
+};
+
+const stringFlags = ["states", "actions", "horizon", "beta", "cycles", "mode", "reflection", "seed", "episodes", "samples-per-step", "solver", "expert-temperature", "adam-steps", "out"] as const;
+
+/** Parses `argv` (after the subcommand) for `convergence`-style commands. */
+export function parseConvergenceFlags(argv: string[], defaults: Record<string, string> = convergenceDefaults): ConvergenceFlags {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options: Record<string, { type: "string" | "boolean" }> = { json: { type: "boolean" }, "allow-divergence": { type: "boolean" } };
+    for (const f of stringFlags) options[f] = { type: "string" };
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag").replace(/\. To specify a positional argument.*$/, ""));
+  }
+  const input: Record<string, unknown> = { json: false, "allow-divergence": false, ...defaults };
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) input[k] = v;
+  const parsed = convergenceSchema.safeParse(input);
+  if (!parsed.success) {
+    const msgs = parsed.error.issues.map((i) => {
+      const flag = `--${String(i.path[0])}`;
+      return i.message.startsWith("--") ? `${i.message} (got ${JSON.stringify(input[String(i.path[0])])})` : `${flag}: ${i.message}`;
+    });
+    throw new UsageError(msgs.join("\n"));
+  }
+  return parsed.data;
+}
+
+export { InputError };
