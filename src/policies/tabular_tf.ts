@@ -15,7 +15,10 @@ export class TabularPolicyVariable {
   constructor(policy: TabularPolicy) {
     this.numStates = policy.numStates;
     this.numActions = policy.numActions;
-    this.logits = tf.variable(tf.tensor2d(Float32Array.from(policy.logProbs), [policy.numStates, policy.numActions]), true);
+    // tf.variable shares the initial tensor's data but not its handle: dispose the handle.
+    const init = tf.tensor2d(Float32Array.from(policy.logProbs), [policy.numStates, policy.numActions]);
+    this.logits = tf.variable(init, true);
+    init.dispose();
   }
 
   /** log π_θ(·|·) as an [S, A] tensor. */

@@ -94,7 +94,9 @@ export function trainDiscriminator(inspection: Inspection, S: number, A: number,
     }
     return { reward: { numStates: S, numActions: A, values }, diagnostics: { solver: "newton64", residual, converged, iterations } };
   }
-  const phi = tf.variable(tf.zeros([S * A]), true);
+  const zeros = tf.zeros([S * A]);
+  const phi = tf.variable(zeros, true);
+  zeros.dispose();
   const t = tf.tidy(() => ({ P: tf.tensor1d(Float32Array.from(P)), N: tf.tensor1d(Float32Array.from(N)) }));
   try {
     const loss = () =>
