@@ -76,7 +76,9 @@ export function minimiseNewton(problem: SmoothProblem, x0: ArrayLike<number>, op
   const tol = options.gradTolerance ?? 1e-12;
   const stepTol = options.stepTolerance ?? 1e-13;
   const maxStep = options.maxStep ?? 2;
-  const value = (x: Float64Array) => (problem.value ? problem.value(x) : problem.evaluate(x, new Float64Array(n), new Float64Array(n * n)));
+  const scratchG = new Float64Array(n);
+  const scratchH = new Float64Array(n * n);
+  const value = (x: Float64Array) => (problem.value ? problem.value(x) : problem.evaluate(x, scratchG, scratchH));
   const x = Float64Array.from(x0);
   const g = new Float64Array(n);
   const h = new Float64Array(n * n);

@@ -22,7 +22,6 @@ import { TabularPolicy } from "../policies/tabular";
 import { TabularPolicyVariable } from "../policies/tabular_tf";
 import { minimiseNewton, type SmoothProblem } from "../optim/newton";
 import { minimiseAdam, type AdamOptions } from "../optim/adam";
-import { softplus, sigmoid } from "../optim/scalar";
 
 export type Solver = "newton64" | "tfjs";
 
@@ -110,12 +109,16 @@ export function dpoStateProblem(A: number, beta: number, w: Float64Array, ref: F
         for (let r = 0; r < A; r++) {
           const wcr = w[c * A + r];
           if (wcr === 0) continue;
+          // One exp per pair: with e = exp(−|x|), σ(x), σ(−x) and softplus(−x) all follow.
           const x = beta * (u[c] - u[r]);
-          f += wcr * softplus(-x);
-          const d1 = -wcr * beta * sigmoid(-x);
+          const e = Math.exp(-Math.abs(x));
+          const sPos = x >= 0 ? 1 / (1 + e) : e / (1 + e);
+          const sNeg = 1 - sPos;
+          f += wcr * (Math.log1p(e) + (x < 0 ? -x : 0));
+          const d1 = -wcr * beta * sNeg;
           g[c] += d1;
           g[r] -= d1;
-          const d2 = wcr * beta * beta * sigmoid(x) * sigmoid(-x);
+          const d2 = wcr * beta * beta * sPos * sNeg;
           h[c * A + c] += d2;
           h[r * A + r] += d2;
           h[c * A + r] -= d2;

@@ -1,0 +1,37 @@
+/** stepagent's public API. Everything not exported here is internal. */
+export { Rng } from "./core/rng";
+export type { Step, Trajectory, StepPair, Policy, EnumerablePolicy, Env, EnvStepResult } from "./core/types";
+export type { StepBatch, StepPairBatch, Inspection } from "./core/batch";
+export { pairsToObjects, stepWeightTable, pairWeightTable } from "./core/batch";
+export { InputError } from "./core/errors";
+
+export { TabularMdp, expertVisitation, sampleExpertSteps, sampleExpertTrajectories, type TabularMdpOptions } from "./envs/tabular";
+export { TabularPolicy } from "./policies/tabular";
+
+export { inspectSteps, inspectSampled, inspectExact, binaryStepReward, type StepRewardFn, type InspectOptions } from "./stepagent/inspect";
+export { reflectImplicit, type ImplicitOptions, type ReflectionResult, type ReflectionDiagnostics, type Solver } from "./stepagent/implicit";
+export { reflectInverse, trainDiscriminator, type InverseOptions, type TabularReward } from "./stepagent/inverse";
+export {
+  makeConvergenceTask,
+  runStepAgent,
+  checkBeta,
+  type ConvergenceTask,
+  type ConvergenceTaskOptions,
+  type StepAgentOptions,
+  type CycleRecord,
+  type ConvergenceRun,
+  type Reflection,
+  type Mode,
+} from "./stepagent/cycle";
+export { runStudy, studyToJson, samplingBand, meanContraction, type StudyOptions, type StudyResult } from "./stepagent/study";
+
+export { klToExpert, perStateKl, klAtState, centredLogRatio, contractionRatio, logSoftmaxRows } from "./analysis/kl";
+export { contractionFactor, closedFormCycle, theoryPolicy, converges, sampledExcessKl } from "./analysis/theory";
+
+export { klRows, klVsCycleSpec, actionRows, actionDistributionSpec, type VegaLiteSpec, type KlRow, type ActionRow } from "./viz/specs";
+export { renderSvg, svgToPng } from "./viz/render";
+export { writeConvergenceReport, contractionTable } from "./report/convergence";
+
+export { initBackend, tf, type BackendInfo } from "./backend";
+export { minimiseNewton, type SmoothProblem } from "./optim/newton";
+export { minimiseAdam, type AdamOptions } from "./optim/adam";
