@@ -11,6 +11,7 @@ usage: execute_notebook.py NOTEBOOK OUT_IPYNB OUT_HTML KERNEL TIMEOUT TEMPLATE_D
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -26,29 +27,33 @@ def main():
     cwd = os.path.dirname(os.path.abspath(src))
     client = NotebookClient(nb, kernel_name=kernel, timeout=int(timeout), resources={"metadata": {"path": cwd}})
     started = time.time()
+    # Cells run one by one (not client.execute()) so a failure is known by its index: tslab
+    # reports errors as an execute_reply with an empty ename and the message on stderr.
+    index = -1
     try:
-        client.execute()
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
     except NoSuchKernel:
         print(json.dumps({"ok": False, "reason": "no-kernel", "kernel": kernel}))
         return 3
     except DeadKernelError as err:
-        print(json.dumps({"ok": False, "reason": "kernel-died", "error": str(err)}))
+        print(json.dumps({"ok": False, "reason": "kernel-died", "cell": index, "error": str(err)}))
         return 3
     except CellExecutionError as err:
-        failing = None
-        for index, cell in enumerate(nb.cells):
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    failing = (index, cell, output)
-                    break
-            if failing:
-                break
-        info = {"ok": False, "reason": "cell-error", "error": str(err).strip().splitlines()[-1] if str(err).strip() else "error"}
-        if failing:
-            index, cell, output = failing
-            stderr = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr")
-            info.update({"cell": index, "source": cell.source, "error": f"{output.get('ename', '')}: {output.get('evalue', '')}", "stderr": stderr})
-        print(json.dumps(info))
+        cell = nb.cells[index]
+        outputs = cell.get("outputs", [])
+        stderr = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr")
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        if errors and (errors[0].get("ename") or errors[0].get("evalue")):
+            message = f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"
+        else:
+            # A JavaScript exception prints "Name: message" after the source excerpt; a type error
+            # prints "line:col - message" first.
+            lines = [l for l in stderr.strip().splitlines() if l.strip()]
+            named = [l for l in lines if re.match(r"^[A-Za-z_$][\w$]*(Error|Exception): ", l)]
+            message = named[0] if named else lines[0] if lines else (str(err).strip().splitlines() or ["error"])[-1]
+        print(json.dumps({"ok": False, "reason": "cell-error", "cell": index, "source": cell.source, "error": message, "stderr": stderr}))
         return 3
     seconds = time.time() - started
 

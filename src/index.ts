@@ -35,3 +35,11 @@ export { writeConvergenceReport, contractionTable } from "./report/convergence";
 export { initBackend, tf, type BackendInfo } from "./backend";
 export { minimiseNewton, type SmoothProblem } from "./optim/newton";
 export { minimiseAdam, type AdamOptions } from "./optim/adam";
+
+export { expectedReturn } from "./envs/tabular";
+export { methodComparisonSpec, type MethodRow } from "./viz/specs";
+export { runBehaviourCloning } from "./baselines/sft";
+export { runOutcomePolicyGradient, type OutcomePgOptions } from "./baselines/ppo_outcome";
+export { methodRunFromStepAgent, type MethodRun, type MethodCycle, type BaselineOptions } from "./baselines/common";
+export { showChart, showTable, showMarkdown, LiveKlPlot, type NotebookDisplay } from "./notebook/display";
+export { reportNotebook, installKernel, KERNEL_NAME } from "./notebook/report";

@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { SingleBar, Presets } from "cli-progress";
 import { initBackend } from "../backend";
 import { InputError } from "../core/errors";
@@ -17,15 +18,22 @@ import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./opti
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
 import { writeConvergenceReport } from "../report/convergence";
+import { installKernel, reportNotebook, ReportError } from "../notebook/report";
 
 const HELP = `stepagent — step-wise reinforcement learning of agents (StepAgent)
 
 Usage:
   stepagent convergence [flags]     run StepAgent cycles on a seeded tabular MDP and compare
                                     KL(π_E‖π_k) with the closed form of DESIGN.md
-  stepagent reproduce [--out DIR] [--seed N] [--json]
+  stepagent reproduce [--out DIR] [--seed N] [--json] [--no-notebooks]
                                     the main job: β ∈ {0.6, 0.75, 1, 2, 4}, both reflections,
-                                    exact and sampled mode; writes reports/convergence/
+                                    exact and sampled mode; writes reports/convergence/,
+                                    then executes every notebook into reports/
+  stepagent report NOTEBOOK… [--out DIR] [--kernel NAME] [--timeout SECONDS]
+                                    execute notebooks with the tslab kernel (Jupyter's executor)
+                                    and write DIR/<name>.html (self-contained) + DIR/<name>.ipynb
+                                    [reports/]
+  stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
 convergence flags (defaults in brackets):
@@ -110,12 +118,34 @@ async function convergence(f: ConvergenceFlags): Promise<void> {
   if (f.out) process.stdout.write(`wrote ${path.resolve(f.out)}/index.html\n`);
 }
 
+function parseReportArgs(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: { out: { type: "string" }, kernel: { type: "string" }, timeout: { type: "string" } }, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case "convergence":
         await convergence(parseConvergenceFlags(rest));
+        return 0;
+      case "report": {
+        const { values, positionals } = parseReportArgs(rest);
+        if (positionals.length === 0) throw new UsageError("report needs at least one notebook, e.g. stepagent report notebooks/02-convergence-analysis.ipynb");
+        for (const nb of positionals) {
+          const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+          if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) throw new UsageError(`--timeout must be a positive integer (seconds per cell), got ${JSON.stringify(values.timeout)}`);
+          const r = reportNotebook(nb, values.out, { kernel: values.kernel, timeoutSeconds: timeout });
+          process.stdout.write(`${nb}: executed in ${r.seconds.toFixed(1)} s → ${path.relative(process.cwd(), r.html)}, ${path.relative(process.cwd(), r.ipynb)}\n`);
+        }
+        return 0;
+      }
+      case "jupyter-install":
+        process.stdout.write(installKernel() + "\n");
         return 0;
       case "reproduce": {
         const flags = parseConvergenceFlags(rest, {
@@ -132,6 +162,13 @@ export async function main(argv: string[]): Promise<number> {
           out: "reports/convergence",
         });
         await convergence(flags);
+        if (!flags.json && !rest.includes("--no-notebooks")) {
+          const dir = path.resolve(__dirname, "../../notebooks");
+          for (const nb of fs.readdirSync(dir).filter((f) => f.endsWith(".ipynb")).sort()) {
+            const r = reportNotebook(path.join(dir, nb), path.resolve(flags.out ? path.dirname(flags.out) : "reports"));
+            process.stdout.write(`notebooks/${nb}: executed in ${r.seconds.toFixed(1)} s → ${path.relative(process.cwd(), r.html)}\n`);
+          }
+        }
         return 0;
       }
       case undefined:
@@ -144,6 +181,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, help)`);
     }
   } catch (err) {
+    if (err instanceof ReportError) {
+      process.stderr.write(`stepagent: error: ${err.message}\n`);
+      return 1;
+    }
     if (err instanceof UsageError || err instanceof InputError) {
       process.stderr.write(`stepagent: error: ${err.message}\n`);
       if (err instanceof UsageError) process.stderr.write(`(run "stepagent help" for usage)\n`);

@@ -79,14 +79,14 @@ const stringFlags = ["states", "actions", "horizon", "beta", "cycles", "mode", "
 export function parseConvergenceFlags(argv: string[], defaults: Record<string, string> = convergenceDefaults): ConvergenceFlags {
   let values: Record<string, string | boolean | undefined>;
   try {
-    const options: Record<string, { type: "string" | "boolean" }> = { json: { type: "boolean" }, "allow-divergence": { type: "boolean" } };
+    const options: Record<string, { type: "string" | "boolean" }> = { json: { type: "boolean" }, "allow-divergence": { type: "boolean" }, "no-notebooks": { type: "boolean" } };
     for (const f of stringFlags) options[f] = { type: "string" };
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag").replace(/\. To specify a positional argument.*$/, ""));
   }
   const input: Record<string, unknown> = { json: false, "allow-divergence": false, ...defaults };
-  for (const [k, v] of Object.entries(values)) if (v !== undefined) input[k] = v;
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && k !== "no-notebooks") input[k] = v;
   const parsed = convergenceSchema.safeParse(input);
   if (!parsed.success) {
     const msgs = parsed.error.issues.map((i) => {

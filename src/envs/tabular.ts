@@ -207,3 +207,21 @@ export function sampleExpertTrajectories(mdp: TabularMdp, episodes: number, rng:
   });
   return out;
 }
+
+/**
+ * Exact expected return of a policy over one episode, J(π) = Σ_{t<H} Σ_s d_t^π(s) Σ_a π(a|s) R(s, a)
+ * (forward recursion over the state distribution; the outcome the outcome-reward baseline optimises).
+ */
+export function expectedReturn(mdp: TabularMdp, policyLogProbs: ArrayLike<number>): number {
+  const probs = Float64Array.from(policyLogProbs, Math.exp);
+  let d: Float64Array = Float64Array.from(mdp.initial);
+  let total = 0;
+  for (let t = 0; t < mdp.horizon; t++) {
+    for (let s = 0; s < mdp.numStates; s++) {
+      if (d[s] === 0) continue;
+      for (let a = 0; a < mdp.numActions; a++) total += d[s] * probs[s * mdp.numActions + a] * mdp.reward[s * mdp.numActions + a];
+    }
+    if (t + 1 < mdp.horizon) d = mdp.propagate(d, probs);
+  }
+  return total;
+}

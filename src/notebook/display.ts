@@ -39,11 +39,12 @@ function tslab(): TslabModule {
   return tslabModule;
 }
 
-/** Renders a vega-lite spec to SVG and shows it; returns the SVG. */
-export async function showChart(spec: VegaLiteSpec, display: NotebookDisplay = tslab().display): Promise<string> {
-  const svg = await renderSvg(spec);
-  display.svg(svg);
-  return svg;
+/**
+ * Renders a vega-lite spec to SVG and shows it. Returns nothing on purpose: a cell ending in
+ * `await showChart(…)` would otherwise also print the SVG source as the cell's result.
+ */
+export async function showChart(spec: VegaLiteSpec, display: NotebookDisplay = tslab().display): Promise<void> {
+  display.svg(await renderSvg(spec));
 }
 
 type TableLike = { toHTML(options?: object): string };

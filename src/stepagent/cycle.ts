@@ -9,7 +9,7 @@
  */
 import { Rng } from "../core/rng";
 import { InputError, requireFinite, requireInteger } from "../core/errors";
-import { TabularMdp, expertVisitation, type TabularMdpOptions } from "../envs/tabular";
+import { TabularMdp, expectedReturn, expertVisitation, type TabularMdpOptions } from "../envs/tabular";
 import { TabularPolicy } from "../policies/tabular";
 import { inspectExact, inspectSampled } from "./inspect";
 import { reflectImplicit, type ReflectionDiagnostics, type Solver } from "./implicit";
@@ -82,8 +82,13 @@ export interface CycleRecord {
   contraction: number | null;
   /** Expected fraction of agent actions equal to the expert's, Σ_s d_E(s) Σ_a π_E(a|s)π_k(a|s). */
   stepAccuracy: number;
+  /** Expected episode return J(π_k) under the environment's reward. */
+  expectedReturn: number;
   /** Pairs produced by the inspection that led to π_k (0 at k = 0). */
   pairs: number;
+  /** Budget used so far (sampled mode; 0 in exact mode): expert steps and agent action samples. */
+  expertSteps: number;
+  agentSamples: number;
   /** Reflection solver diagnostics for the update that led to π_k. */
   solver: ReflectionDiagnostics | null;
   /** Wall time of that cycle in seconds. */
@@ -178,11 +183,25 @@ export async function runStepAgent(task: ConvergenceTask, options: StepAgentOpti
   const roundOff = 1e-24 * Math.max(1e-300, weightedSquare(prevRatio, visitation, A));
   const kl0 = klToExpert(mdp.expertLogProbs, policy.logProbs, visitation, A);
   const records: CycleRecord[] = [
-    { cycle: 0, kl: kl0, theoryKl: kl0, contraction: null, stepAccuracy: stepAccuracy(task, policy.logProbs), pairs: 0, solver: null, seconds: 0 },
+    {
+      cycle: 0,
+      kl: kl0,
+      theoryKl: kl0,
+      contraction: null,
+      stepAccuracy: stepAccuracy(task, policy.logProbs),
+      expectedReturn: expectedReturn(mdp, policy.logProbs),
+      pairs: 0,
+      expertSteps: 0,
+      agentSamples: 0,
+      solver: null,
+      seconds: 0,
+    },
   ];
   const snapshots: ConvergenceRun["snapshots"] = [];
   if (o.snapshotCycles.includes(0)) snapshots.push({ cycle: 0, logProbs: policy.logProbs.slice() });
   onCycle?.(records[0]);
+  let expertSteps = 0;
+  let agentSamples = 0;
   for (let k = 1; k <= o.cycles; k++) {
     const t0 = performance.now();
     const inspection =
@@ -194,6 +213,10 @@ export async function runStepAgent(task: ConvergenceTask, options: StepAgentOpti
         ? reflectImplicit(policy, inspection, { beta: o.beta, nllWeight: o.nllWeight, ridge: o.ridge, solver: o.solver, adam: o.adam })
         : reflectInverse(policy, inspection, { beta: o.beta, solver: o.solver, discriminatorL2: o.discriminatorL2, clip: o.clip, adam: o.adam });
     policy = result.policy;
+    if (o.mode === "sampled") {
+      expertSteps += inspection.expert.size;
+      agentSamples += inspection.agent.size;
+    }
     const ratio = centredLogRatio(policy.logProbs, mdp.expertLogProbs, S, A);
     const record: CycleRecord = {
       cycle: k,
@@ -201,7 +224,10 @@ export async function runStepAgent(task: ConvergenceTask, options: StepAgentOpti
       theoryKl: klToExpert(mdp.expertLogProbs, theoryPolicy(task.start.logProbs, mdp.expertLogProbs, o.beta, k, S, A), visitation, A),
       contraction: weightedSquare(prevRatio, visitation, A) > roundOff ? contractionRatio(prevRatio, ratio, visitation, A) : null,
       stepAccuracy: stepAccuracy(task, policy.logProbs),
+      expectedReturn: expectedReturn(mdp, policy.logProbs),
       pairs: inspection.pairs.size,
+      expertSteps,
+      agentSamples,
       solver: result.diagnostics,
       seconds: (performance.now() - t0) / 1000,
     };

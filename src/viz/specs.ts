@@ -128,3 +128,40 @@ export function actionRows(run: ConvergenceRun, expertLogProbs: ArrayLike<number
   }
   return rows;
 }
+
+export interface MethodRow {
+  method: string;
+  cycle: number;
+  value: number;
+}
+
+/** One line per method over cycles (KL on a log scale, or expected return on a linear one). */
+export function methodComparisonSpec(rows: MethodRow[], options: { title: string; yTitle: string; log?: boolean; reference?: { value: number; label: string } }): VegaLiteSpec {
+  const layers: Record<string, unknown>[] = [
+    {
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "cycle", type: "quantitative", title: "cycle k", axis: { tickMinStep: 1 } },
+        y: { field: "value", type: "quantitative", title: options.yTitle, scale: options.log ? { type: "log" } : { zero: false }, ...(options.log ? { axis: { format: ".0e" } } : {}) },
+        color: { field: "method", type: "nominal", title: "method" },
+        tooltip: [{ field: "method" }, { field: "cycle" }, { field: "value", format: ".4g" }],
+      },
+    },
+  ];
+  if (options.reference) {
+    layers.push({
+      data: { values: [{ value: options.reference.value, label: options.reference.label }] },
+      mark: { type: "rule", strokeDash: [4, 4], color: "#555" },
+      encoding: { y: { field: "value", type: "quantitative" } },
+    });
+  }
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title: options.title,
+    width: 420,
+    height: 260,
+    data: { values: rows },
+    layer: layers,
+    config: { font: "DejaVu Sans" },
+  };
+}
