@@ -18,7 +18,7 @@ import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./opti
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
 import { writeConvergenceReport } from "../report/convergence";
-import { installKernel, reportNotebook, ReportError } from "../notebook/report";
+import { checkReportPrerequisites, installKernel, reportNotebook, ReportError } from "../notebook/report";
 
 const HELP = `stepagent — step-wise reinforcement learning of agents (StepAgent)
 
@@ -163,6 +163,13 @@ export async function main(argv: string[]): Promise<number> {
         });
         await convergence(flags);
         if (!flags.json && !rest.includes("--no-notebooks")) {
+          try {
+            checkReportPrerequisites();
+          } catch (err) {
+            // The main job (the convergence report) is done; notebook reports need Jupyter's executor.
+            process.stderr.write(`stepagent: warning: notebook reports skipped — ${(err as Error).message}\n`);
+            return 0;
+          }
           const dir = path.resolve(__dirname, "../../notebooks");
           for (const nb of fs.readdirSync(dir).filter((f) => f.endsWith(".ipynb")).sort()) {
             const r = reportNotebook(path.join(dir, nb), path.resolve(flags.out ? path.dirname(flags.out) : "reports"));
