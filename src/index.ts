@@ -43,3 +43,10 @@ export { runOutcomePolicyGradient, type OutcomePgOptions } from "./baselines/ppo
 export { methodRunFromStepAgent, type MethodRun, type MethodCycle, type BaselineOptions } from "./baselines/common";
 export { showChart, showTable, showMarkdown, LiveKlPlot, type NotebookDisplay } from "./notebook/display";
 export { reportNotebook, installKernel, KERNEL_NAME } from "./notebook/report";
+
+export { DataError, FORMATS, recordToTrajectory, trajectoryToRecord, chatToTrajectory, trajectoryToChat, parseReActTranscripts, trajectoryToReAct, detectRecordFormat, type Format, type TextTrajectory } from "./data/formats";
+export { readTrajectories, readAll, writeTrajectories, newReport, type ReadOptions, type ReadReport } from "./data/io";
+export { parseReActTurn, formatReActTurn, actionVerb, normaliseAction, detectInstruction, type ReActTurn } from "./data/react";
+export { trajectoryStats, type TrajectoryStats } from "./data/stats";
+export { stepPrompts, exportRows, parseInspectionRecord, EXPORTS, type ExportFormat, type InspectionRecord } from "./data/export";
+export type { ChatTurn } from "./core/types";

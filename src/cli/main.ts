@@ -15,6 +15,8 @@ import { SingleBar, Presets } from "cli-progress";
 import { initBackend } from "../backend";
 import { InputError } from "../core/errors";
 import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
+import { dataCommand } from "./data";
+import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
 import { writeConvergenceReport } from "../report/convergence";
@@ -33,6 +35,11 @@ Usage:
                                     execute notebooks with the tslab kernel (Jupyter's executor)
                                     and write DIR/<name>.html (self-contained) + DIR/<name>.ipynb
                                     [reports/]
+  stepagent data stats FILE [--format F] [--lenient] [--json]
+  stepagent data convert FILE --to sharegpt|eto-eval|chat|react --out OUT [--jsonl] [--lenient]
+  stepagent data prompts FILE --out OUT.jsonl
+                                    one inspection record per expert step, for an LLM to fill
+  stepagent data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -144,6 +151,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case "data":
+        return await dataCommand(rest);
       case "jupyter-install":
         process.stdout.write(installKernel() + "\n");
         return 0;
@@ -185,10 +194,10 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, jupyter-install, help)`);
     }
   } catch (err) {
-    if (err instanceof ReportError) {
+    if (err instanceof ReportError || err instanceof DataError) {
       process.stderr.write(`stepagent: error: ${err.message}\n`);
       return 1;
     }

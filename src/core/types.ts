@@ -14,10 +14,18 @@ export interface Step<O = unknown, A = unknown> {
   reward?: number;
 }
 
+/** A turn of a chat transcript (role/content form). */
+export interface ChatTurn {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
 /** `(instruction, o_0, a_0, o_1, a_1, …, o_T)` with the final observation kept separately. */
 export interface Trajectory<O = unknown, A = unknown> {
   id?: string;
   instruction?: string;
+  /** Turns before the first step (system prompt, task description, "OK", in-context examples). */
+  preamble?: ChatTurn[];
   steps: Step<O, A>[];
   finalObservation?: O;
   /** Outcome reward of the whole episode, where the environment gives one. */

@@ -1,0 +1,150 @@
+/**
+ * `stepagent data …`: inspect, convert and export trajectory files.
+ *
+ *   data stats FILE [--format F] [--lenient] [--json]
+ *   data convert FILE --to FORMAT --out OUT [--jsonl] [--format F] [--lenient]
+ *   data prompts FILE --out OUT.jsonl          one inspection record per expert step (rejected: [])
+ *   data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
+ */
+import * as fs from "node:fs";
+import * as readline from "node:readline";
+import { parseArgs } from "node:util";
+import { DataError, FORMATS, type Format } from "../data/formats";
+import { newReport, readTrajectories, writeTrajectories } from "../data/io";
+import { trajectoryStats } from "../data/stats";
+import { EXPORTS, exportRows, parseInspectionRecord, stepPrompts, type ExportFormat } from "../data/export";
+import { UsageError } from "./options";
+
+function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({ args: argv, options: { format: { type: "string" }, lenient: { type: "boolean" }, ...extra }, strict: true, allowPositionals: true }) as never;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
+  }
+}
+
+function oneFile(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`data ${what} needs exactly one FILE, got ${positionals.length}`);
+  return positionals[0];
+}
+
+function formatFlag(x: string | undefined, flag: string): Format | undefined {
+  if (x === undefined) return undefined;
+  if (!(FORMATS as readonly string[]).includes(x)) throw new UsageError(`${flag} must be one of ${FORMATS.join(", ")}, got ${JSON.stringify(x)}`);
+  return x as Format;
+}
+
+function warnSkipped(report: { skipped: number; reasons: Record<string, number> }, file: string) {
+  if (report.skipped === 0) return;
+  process.stderr.write(`stepagent: warning: ${file}: skipped ${report.skipped} malformed record(s) (--lenient):\n`);
+  for (const [reason, n] of Object.entries(report.reasons)) process.stderr.write(`  ${n} × ${reason}\n`);
+}
+
+async function writeJsonl(out: string, rows: AsyncIterable<unknown>): Promise<number> {
+  const tmp = `${out}.tmp-${process.pid}`;
+  const stream = fs.createWriteStream(tmp, { encoding: "utf8" });
+  let n = 0;
+  try {
+    for await (const row of rows) {
+      if (!stream.write(JSON.stringify(row) + "\n")) await new Promise<void>((r) => stream.once("drain", () => r()));
+      n++;
+    }
+    await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    fs.renameSync(tmp, out);
+    return n;
+  } catch (e) {
+    stream.destroy();
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function dataCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "stats": {
+      const { values, positionals } = args(rest, { json: { type: "boolean" } });
+      const file = oneFile(positionals, "stats");
+      const report = newReport();
+      const stats = await trajectoryStats(readTrajectories(file, { format: formatFlag(values.format as string, "--format"), lenient: values.lenient as boolean }, report), report);
+      if (values.json) {
+        process.stdout.write(JSON.stringify(stats) + "\n");
+        return 0;
+      }
+      warnSkipped(report, file);
+      const lines = [
+        `file: ${file}`,
+        `format: ${stats.format}`,
+        `trajectories: ${stats.trajectories}`,
+        `steps: ${stats.steps} (mean ${stats.meanSteps.toFixed(2)}, max ${stats.maxSteps})`,
+        `distinct actions: ${stats.distinctActions}`,
+        `action verbs: ${Object.entries(stats.verbs).map(([v, n]) => `${v || "(none)"} ${n}`).join(", ")}`,
+        `reward: ${stats.reward.count ? `${stats.reward.count} with reward, mean ${stats.reward.mean!.toFixed(4)}, min ${stats.reward.min}, max ${stats.reward.max}` : "none"}`,
+        `success: ${stats.success.count ? `${(100 * stats.success.rate!).toFixed(1)}% of ${stats.success.count}` : "not recorded"}`,
+      ];
+      process.stdout.write(lines.join("\n") + "\n");
+      return 0;
+    }
+    case "convert": {
+      const { values, positionals } = args(rest, { to: { type: "string" }, out: { type: "string" }, jsonl: { type: "boolean" } });
+      const file = oneFile(positionals, "convert");
+      const to = formatFlag(values.to as string, "--to");
+      if (!to) throw new UsageError(`data convert needs --to (${FORMATS.join(", ")})`);
+      if (!values.out) throw new UsageError("data convert needs --out FILE");
+      const report = newReport();
+      const n = await writeTrajectories(values.out as string, readTrajectories(file, { format: formatFlag(values.format as string, "--format"), lenient: values.lenient as boolean }, report), to, Boolean(values.jsonl));
+      warnSkipped(report, file);
+      process.stderr.write(`wrote ${n} trajectories (${to}${values.jsonl ? ", jsonl" : ""}) to ${values.out}\n`);
+      return 0;
+    }
+    case "prompts": {
+      const { values, positionals } = args(rest, { out: { type: "string" } });
+      const file = oneFile(positionals, "prompts");
+      if (!values.out) throw new UsageError("data prompts needs --out FILE.jsonl");
+      const report = newReport();
+      const source = readTrajectories(file, { format: formatFlag(values.format as string, "--format"), lenient: values.lenient as boolean }, report);
+      const n = await writeJsonl(values.out as string, (async function* () {
+        let i = 0;
+        for await (const t of source) yield* stepPrompts(t, i++);
+      })());
+      warnSkipped(report, file);
+      process.stderr.write(`wrote ${n} inspection prompts to ${values.out}\n`);
+      return 0;
+    }
+    case "pairs": {
+      const { values, positionals } = args(rest, { to: { type: "string" }, out: { type: "string" } });
+      const file = oneFile(positionals, "pairs");
+      const to = values.to as string | undefined;
+      if (!to || !(EXPORTS as readonly string[]).includes(to)) throw new UsageError(`data pairs needs --to ${EXPORTS.join("|")}${to ? `, got ${JSON.stringify(to)}` : ""}`);
+      if (!values.out) throw new UsageError("data pairs needs --out FILE.jsonl");
+      if (!fs.existsSync(file)) throw new DataError(file, null, null, "no such file");
+      let skipped = 0;
+      const n = await writeJsonl(values.out as string, (async function* () {
+        const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+        let index = -1;
+        for await (const raw of lines) {
+          index++;
+          const line = index === 0 ? raw.replace(/^\uFEFF/, "") : raw;
+          if (!line.trim()) continue;
+          try {
+            let value: unknown;
+            try {
+              value = JSON.parse(line);
+            } catch (e) {
+              throw new DataError(file, index, null, `invalid JSON (${(e as Error).message})`);
+            }
+            yield* exportRows(parseInspectionRecord(value, file, index), to as ExportFormat);
+          } catch (e) {
+            if (!(e instanceof DataError) || !values.lenient) throw e;
+            skipped++;
+          }
+        }
+      })());
+      if (skipped) process.stderr.write(`stepagent: warning: skipped ${skipped} malformed inspection record(s) (--lenient)\n`);
+      process.stderr.write(`wrote ${n} ${to} rows to ${values.out}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown data command ${JSON.stringify(sub ?? "")} (data stats | convert | prompts | pairs)`);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Step-level data for distributed trainers.
+ *
+ * Inspection records (JSONL, one per expert step), the hand-off from an LLM's inspection run:
+ *   {"id": "traj-7", "step": 3, "prompt": [{"role": …, "content": …}, …], "chosen": "Thought: …\nAction: …",
+ *    "rejected": ["Thought: …\nAction: …", …]}
+ * `prompt` is the conversation up to the expert's observation at that step (`stepPrompts` makes
+ * these from expert trajectories); `chosen` the expert's turn; `rejected` the agent's proposals.
+ * Proposals whose action equals the expert's (after normalisation) make no pair, as in inspection.
+ *
+ * Outputs:
+ * - `trl-dpo`: TRL DPOTrainer's conversational preference format {prompt, chosen, rejected}, with
+ *   chosen/rejected one assistant message each;
+ * - `trl-stepwise`: TRL's stepwise-supervision format {prompt, completions, labels}: the rendered
+ *   prefix as prompt, one candidate turn as the completion, labelled whether its action is the
+ *   expert's (the expert turn itself is included, labelled true);
+ * - `openrlhf`: {prompt, chosen, rejected} message lists for OpenRLHF's DPO/RM datasets with
+ *   --apply_chat_template (chosen/rejected are appended to the prompt's messages).
+ */
+import type { ChatTurn } from "../core/types";
+import { DataError, trajectoryToChat, type TextTrajectory } from "./formats";
+import { formatReActTurn, normaliseAction, parseReActTurn } from "./react";
+
+export const EXPORTS = ["trl-dpo", "trl-stepwise", "openrlhf"] as const;
+export type ExportFormat = (typeof EXPORTS)[number];
+
+export interface InspectionRecord {
+  id?: string;
+  step?: number;
+  prompt: ChatTurn[];
+  chosen: string;
+  rejected: string[];
+}
+
+/** One inspection record per expert step: the prompt up to its observation and the expert's turn. */
+export function stepPrompts(t: TextTrajectory, index: number): InspectionRecord[] {
+  const chat = trajectoryToChat({ ...t, finalObservation: undefined });
+  const pre = t.preamble?.length ?? 0;
+  return t.steps.map((s, k) => ({
+    id: t.id ?? String(index),
+    step: k,
+    prompt: chat.slice(0, pre + 2 * k + 1),
+    chosen: formatReActTurn({ thought: s.thought, action: s.action }),
+    rejected: [],
+  }));
+}
+
+/** Validates a parsed JSONL value as an inspection record. */
+export function parseInspectionRecord(value: unknown, file: string, index: number): InspectionRecord {
+  const fail = (reason: string): never => {
+    throw new DataError(file, index, null, reason);
+  };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("expected an object with prompt, chosen and rejected");
+  const v = value as Record<string, unknown>;
+  if (!Array.isArray(v.prompt) || !v.prompt.every((m) => typeof m === "object" && m !== null && typeof (m as ChatTurn).content === "string" && ["system", "user", "assistant"].includes((m as ChatTurn).role))) {
+    fail(`"prompt" must be a list of {role: system|user|assistant, content: string} messages`);
+  }
+  if (typeof v.chosen !== "string") fail(`"chosen" must be a string (the expert's turn)`);
+  const rejected = typeof v.rejected === "string" ? [v.rejected] : v.rejected;
+  if (!Array.isArray(rejected) || !rejected.every((r) => typeof r === "string")) fail(`"rejected" must be a string or a list of strings (the agent's proposals)`);
+  if (parseReActTurn(v.chosen as string) === null) fail(`"chosen" has no "Action:" line`);
+  return { id: v.id === undefined ? undefined : String(v.id), step: typeof v.step === "number" ? v.step : undefined, prompt: v.prompt as ChatTurn[], chosen: v.chosen as string, rejected: rejected as string[] };
+}
+
+function sameAction(a: string, b: string): boolean {
+  const pa = parseReActTurn(a);
+  const pb = parseReActTurn(b);
+  return pa !== null && pb !== null && normaliseAction(pa.action) === normaliseAction(pb.action);
+}
+
+/** The export rows of one inspection record. */
+export function exportRows(rec: InspectionRecord, format: ExportFormat): Record<string, unknown>[] {
+  const mismatched = rec.rejected.filter((r) => !sameAction(r, rec.chosen));
+  const assistant = (content: string) => [{ role: "assistant", content }];
+  switch (format) {
+    case "trl-dpo":
+    case "openrlhf":
+      return mismatched.map((r) => ({ prompt: rec.prompt, chosen: assistant(rec.chosen), rejected: assistant(r) }));
+    case "trl-stepwise": {
+      const prompt = rec.prompt.map((m) => `${m.role}: ${m.content}`).join("\n\n");
+      return [{ prompt, completions: [rec.chosen], labels: [true] }, ...rec.rejected.map((r) => ({ prompt, completions: [r], labels: [sameAction(r, rec.chosen)] }))];
+    }
+  }
+}
