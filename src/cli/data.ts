@@ -14,6 +14,7 @@ import { newReport, readTrajectories, writeTrajectories } from "../data/io";
 import { trajectoryStats } from "../data/stats";
 import { EXPORTS, exportRows, parseInspectionRecord, stepPrompts, type ExportFormat } from "../data/export";
 import { UsageError } from "./options";
+import { streamToFileAtomic } from "../report/atomic";
 
 function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
@@ -41,22 +42,14 @@ function warnSkipped(report: { skipped: number; reasons: Record<string, number> 
 }
 
 async function writeJsonl(out: string, rows: AsyncIterable<unknown>): Promise<number> {
-  const tmp = `${out}.tmp-${process.pid}`;
-  const stream = fs.createWriteStream(tmp, { encoding: "utf8" });
-  let n = 0;
-  try {
+  return streamToFileAtomic(out, async (write) => {
+    let n = 0;
     for await (const row of rows) {
-      if (!stream.write(JSON.stringify(row) + "\n")) await new Promise<void>((r) => stream.once("drain", () => r()));
+      await write(JSON.stringify(row) + "\n");
       n++;
     }
-    await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    fs.renameSync(tmp, out);
     return n;
-  } catch (e) {
-    stream.destroy();
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 export async function dataCommand(argv: string[]): Promise<number> {

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { SingleBar, Presets } from "cli-progress";
-import { initBackend } from "../backend";
+import { describeBackend, initBackend } from "../backend";
 import { InputError } from "../core/errors";
 import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
 import { dataCommand } from "./data";
@@ -94,6 +94,7 @@ async function convergence(f: ConvergenceFlags): Promise<void> {
   if (divergent.length) process.stderr.write(`stepagent: warning: β = ${divergent.join(", ")} ≤ 0.5 does not converge (|1 − 1/β| ≥ 1); running anyway (--allow-divergence)\n`);
   if (f.out && fs.existsSync(f.out) && !fs.statSync(f.out).isDirectory()) throw new UsageError(`--out ${f.out}: exists and is not a folder`);
   const backend = await initBackend();
+  if (!f.json) process.stderr.write(describeBackend(backend) + "\n");
   const showProgress = !f.json && process.stderr.isTTY === true;
   const totalCycles = studyRunCount(options) * options.cycles;
   const bar = showProgress ? new SingleBar({ format: "{bar} {percentage}% | {value}/{total} cycles | {label} | KL {kl} | ETA {eta_formatted}", stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as readline from "node:readline";
+import { streamToFileAtomic } from "../report/atomic";
 import { DataError, FORMATS, detectRecordFormat, parseReActTranscripts, recordToTrajectory, trajectoryToReAct, trajectoryToRecord, type Format, type TextTrajectory } from "./formats";
 
 export interface ReadOptions {
@@ -151,11 +152,8 @@ export async function readAll(file: string, options: ReadOptions = {}): Promise<
  * `react` text blocks separated by `---`), streaming into a temporary file renamed at the end.
  */
 export async function writeTrajectories(file: string, trajectories: AsyncIterable<TextTrajectory> | Iterable<TextTrajectory>, format: Format, jsonl = false): Promise<number> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const out = fs.createWriteStream(tmp, { encoding: "utf8" });
-  const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once("drain", () => r())));
-  let n = 0;
-  try {
+  return streamToFileAtomic(file, async (write) => {
+    let n = 0;
     if (!jsonl && format !== "react") await write("[\n");
     for await (const t of trajectories) {
       if (format === "react") await write((n ? "\n---\n" : "") + trajectoryToReAct(t) + "\n");
@@ -164,12 +162,6 @@ export async function writeTrajectories(file: string, trajectories: AsyncIterabl
       n++;
     }
     if (!jsonl && format !== "react") await write("\n]\n");
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    out.destroy();
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  return n;
+    return n;
+  });
 }

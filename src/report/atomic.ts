@@ -33,3 +33,31 @@ export async function writeFolderAtomic(dir: string, fill: (tmpDir: string) => P
   fs.renameSync(tmp, abs);
   if (existed) fs.rmSync(old, { recursive: true, force: true });
 }
+
+/**
+ * Streams text into `file` through a temporary sibling: `fill(write)` writes (awaiting
+ * back-pressure); the file appears under its name only if `fill` completes, and the temporary file
+ * is removed otherwise (after the stream has closed, so nothing re-creates it).
+ */
+export async function streamToFileAtomic<T>(file: string, fill: (write: (s: string) => Promise<void>) => Promise<T>): Promise<T> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const out = fs.createWriteStream(tmp, { encoding: "utf8" });
+  await new Promise<void>((resolve, reject) => {
+    out.once("open", () => resolve());
+    out.once("error", reject);
+  });
+  const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once("drain", () => r())));
+  try {
+    const result = await fill(write);
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    fs.renameSync(tmp, file);
+    return result;
+  } catch (e) {
+    await new Promise<void>((resolve) => {
+      out.once("close", () => resolve());
+      out.destroy();
+    });
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
