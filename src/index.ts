@@ -50,3 +50,5 @@ export { parseReActTurn, formatReActTurn, actionVerb, normaliseAction, detectIns
 export { trajectoryStats, type TrajectoryStats } from "./data/stats";
 export { stepPrompts, exportRows, parseInspectionRecord, EXPORTS, type ExportFormat, type InspectionRecord } from "./data/export";
 export type { ChatTurn } from "./core/types";
+
+export { TEXT_ENVS, textEnv, household, shop, qa, splitTasks, expertTrajectory, type TextEnv, type TextEnvFamily, type TextTask, type ExpertTurn, type TextEnvName } from "./envs/text";

@@ -15,6 +15,7 @@ import { trajectoryStats } from "../data/stats";
 import { EXPORTS, exportRows, parseInspectionRecord, stepPrompts, type ExportFormat } from "../data/export";
 import { UsageError } from "./options";
 import { streamToFileAtomic } from "../report/atomic";
+import { TEXT_ENVS, expertTrajectory, splitTasks, textEnv } from "../envs/text";
 
 function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
@@ -140,4 +141,23 @@ export async function dataCommand(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown data command ${JSON.stringify(sub ?? "")} (data stats | convert | prompts | pairs)`);
   }
+}
+
+/** `stepagent expert-data`: the scripted expert's trajectories on generated tasks, as ETO conversations. */
+export async function expertDataCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { env: { type: "string" }, split: { type: "string" }, tasks: { type: "string" }, seed: { type: "string" }, out: { type: "string" }, jsonl: { type: "boolean" } });
+  if (positionals.length) throw new UsageError(`expert-data takes no positional arguments, got ${positionals.join(" ")}`);
+  if (!values.env) throw new UsageError(`expert-data needs --env (${Object.keys(TEXT_ENVS).join(", ")})`);
+  const family = textEnv(values.env as string);
+  const split = (values.split as string | undefined) ?? "train";
+  if (split !== "train" && split !== "test") throw new UsageError(`--split must be train or test, got ${JSON.stringify(split)}`);
+  const count = Number(values.tasks ?? 50);
+  const seed = Number(values.seed ?? 0);
+  if (!Number.isInteger(count) || count < 1) throw new UsageError(`--tasks must be an integer ≥ 1, got ${JSON.stringify(values.tasks)}`);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer ≥ 0, got ${JSON.stringify(values.seed)}`);
+  if (!values.out) throw new UsageError("expert-data needs --out FILE");
+  const tasks = splitTasks(family, seed, split === "train" ? count : 0, split === "test" ? count : 0)[split];
+  const n = await writeTrajectories(values.out as string, tasks.map((t) => expertTrajectory(family, t)), "sharegpt", Boolean(values.jsonl));
+  process.stderr.write(`wrote ${n} ${family.name} expert trajectories (${split}, seed ${seed}) to ${values.out}\n`);
+  return 0;
 }

@@ -15,7 +15,7 @@ import { SingleBar, Presets } from "cli-progress";
 import { describeBackend, initBackend } from "../backend";
 import { InputError } from "../core/errors";
 import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
-import { dataCommand } from "./data";
+import { dataCommand, expertDataCommand } from "./data";
 import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
@@ -40,6 +40,8 @@ Usage:
   stepagent data prompts FILE --out OUT.jsonl
                                     one inspection record per expert step, for an LLM to fill
   stepagent data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
+  stepagent expert-data --env household|shop|qa [--split train|test] [--tasks N] [--seed N] --out FILE
+                                    the scripted expert's trajectories (ETO conversations)
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -154,6 +156,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "data":
         return await dataCommand(rest);
+      case "expert-data":
+        return await expertDataCommand(rest);
       case "jupyter-install":
         process.stdout.write(installKernel() + "\n");
         return 0;

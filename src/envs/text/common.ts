@@ -1,0 +1,118 @@
+/**
+ * Text environments for language agents: an episode is a task with an instruction, observations
+ * and actions are strings, actions are ReAct turns' `Action:` parts. Each family generates its
+ * tasks from a seed, splits them into train/test, and has a scripted expert that writes ReAct
+ * turns (thought + action) — the expert data StepAgent learns from.
+ */
+import { Rng } from "../../core/rng";
+import type { ChatTurn, Env, EnvStepResult } from "../../core/types";
+import type { TextTrajectory } from "../../data/formats";
+import { requireInteger } from "../../core/errors";
+
+export interface TextTask {
+  id: string;
+  instruction: string;
+}
+
+export interface ExpertTurn {
+  thought: string;
+  action: string;
+}
+
+/** One episode of a text environment (stateful, like ALFWorld/WebShop). */
+export interface TextEnv extends Env<string, string> {
+  readonly task: TextTask;
+  /** Final reward so far (1 for success in household/QA; attribute match in shop). */
+  readonly reward: number;
+  readonly success: boolean;
+  readonly steps: number;
+  /** The scripted expert's next turn from the current state. */
+  expertTurn(): ExpertTurn;
+}
+
+export interface TextEnvFamily<T extends TextTask = TextTask> {
+  readonly name: "household" | "shop" | "qa";
+  /** The instruction preamble of the ETO-style conversation (the "system prompt" turn). */
+  readonly prompt: string;
+  /** Step limit of an episode. */
+  readonly maxSteps: number;
+  generate(seed: number, count: number): T[];
+  make(task: T): TextEnv;
+}
+
+/** Train/test tasks of a family: the same seed always gives the same tasks. */
+export function splitTasks<T extends TextTask>(family: TextEnvFamily<T>, seed: number, train: number, test: number): { train: T[]; test: T[] } {
+  requireInteger("train", train, 0);
+  requireInteger("test", test, 0);
+  const root = new Rng(seed);
+  // Separate streams (not one list cut in two), so changing --test never changes the train tasks.
+  return {
+    train: family.generate(root.fork(`${family.name}/train`).nextUint32(), train).map((t, i) => ({ ...t, id: `${family.name}-train-${i}` })),
+    test: family.generate(root.fork(`${family.name}/test`).nextUint32(), test).map((t, i) => ({ ...t, id: `${family.name}-test-${i}` })),
+  };
+}
+
+/** Runs the scripted expert on a task and returns the ETO-style trajectory. */
+export function expertTrajectory<T extends TextTask>(family: TextEnvFamily<T>, task: T): TextTrajectory {
+  const env = family.make(task);
+  const first = env.reset(new Rng(0));
+  const preamble: ChatTurn[] = [
+    { role: "user", content: family.prompt },
+    { role: "assistant", content: "OK" },
+  ];
+  const traj: TextTrajectory = { id: task.id, instruction: task.instruction, preamble, steps: [] };
+  let obs = first;
+  while (!env.done) {
+    const turn = env.expertTurn();
+    const r = env.step(turn.action);
+    traj.steps.push({ observation: obs, thought: turn.thought, action: turn.action, reward: r.reward });
+    obs = r.observation;
+  }
+  traj.finalObservation = obs;
+  traj.reward = env.reward;
+  traj.success = env.success;
+  return traj;
+}
+
+/** Shared episode bookkeeping: step limit, done flag, invalid-action message. */
+export abstract class TextEnvBase<T extends TextTask> implements TextEnv {
+  reward = 0;
+  success = false;
+  steps = 0;
+  private finished = false;
+  constructor(
+    readonly task: T,
+    private readonly maxSteps: number,
+  ) {}
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  reset(_rng: Rng): string {
+    this.reward = 0;
+    this.success = false;
+    this.steps = 0;
+    this.finished = false;
+    return this.start();
+  }
+
+  step(action: string): EnvStepResult<string> {
+    if (this.finished) throw new Error(`${this.task.id}: step() after the episode ended`);
+    this.steps++;
+    const { observation, reward, done } = this.act(action.trim());
+    if (reward !== undefined) this.reward = reward;
+    this.finished = done || this.steps >= this.maxSteps;
+    return { observation, reward: this.finished ? this.reward : 0, done: this.finished };
+  }
+
+  protected finish(reward: number, success: boolean): void {
+    this.reward = reward;
+    this.success = success;
+  }
+
+  protected abstract start(): string;
+  protected abstract act(action: string): { observation: string; reward?: number; done: boolean };
+  abstract validActions(): string[];
+  abstract expertTurn(): ExpertTurn;
+}
