@@ -52,3 +52,10 @@ export { stepPrompts, exportRows, parseInspectionRecord, EXPORTS, type ExportFor
 export type { ChatTurn } from "./core/types";
 
 export { TEXT_ENVS, textEnv, household, shop, qa, splitTasks, expertTrajectory, type TextEnv, type TextEnvFamily, type TextTask, type ExpertTurn, type TextEnvName } from "./envs/text";
+
+export { Tokenizer } from "./policies/tokenizer";
+export { TransformerPolicy, DEFAULT_TRANSFORMER, type TransformerConfig } from "./policies/transformer";
+export { trainSft, nllLoss, expertSteps, policyState, type StateAction, type SftOptions } from "./policies/text_sft";
+export { saveCheckpoint, loadCheckpoint, CheckpointError, type LoadedCheckpoint } from "./policies/checkpoint";
+export { AdamTrainer } from "./optim/adam";
+export { BACKENDS, describeBackend, type BackendName } from "./backend";

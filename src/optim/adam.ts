@@ -35,3 +35,60 @@ export function minimiseAdam(loss: () => tf.Scalar, variables: tf.Variable[], op
     opt.dispose();
   }
 }
+
+/**
+ * Adam for mini-batch training with its state in the open (moments per variable, step count), so
+ * a checkpoint can hold it and a resumed run continues exactly. Same update as tf.train.adam.
+ */
+export class AdamTrainer {
+  readonly learningRate: number;
+  readonly beta1 = 0.9;
+  readonly beta2 = 0.999;
+  readonly epsilon = 1e-8;
+  iterations = 0;
+  private readonly m: tf.Variable[];
+  private readonly v: tf.Variable[];
+
+  constructor(
+    private readonly variables: tf.Variable[],
+    learningRate = 1e-3,
+    state?: { iterations: number; m: Float32Array[]; v: Float32Array[] },
+  ) {
+    this.learningRate = learningRate;
+    const make = (i: number, data?: Float32Array) => {
+      const init = data ? tf.tensor(data, variables[i].shape) : tf.zerosLike(variables[i]);
+      const out = tf.variable(init, false);
+      init.dispose();
+      return out;
+    };
+    this.m = variables.map((_, i) => make(i, state?.m[i]));
+    this.v = variables.map((_, i) => make(i, state?.v[i]));
+    this.iterations = state?.iterations ?? 0;
+  }
+
+  /** One step on `loss`; returns the loss before the update. */
+  step(loss: () => tf.Scalar): number {
+    this.iterations++;
+    const t = this.iterations;
+    return tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(loss, this.variables);
+      const lr = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+      this.variables.forEach((x, i) => {
+        const g = grads[x.name];
+        if (!g) return;
+        this.m[i].assign(tf.add(tf.mul(this.m[i], this.beta1), tf.mul(g, 1 - this.beta1)));
+        this.v[i].assign(tf.add(tf.mul(this.v[i], this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        x.assign(tf.sub(x, tf.mul(lr, tf.div(this.m[i], tf.add(tf.sqrt(this.v[i]), this.epsilon)))));
+      });
+      return value.dataSync()[0];
+    });
+  }
+
+  state(): { iterations: number; m: Float32Array[]; v: Float32Array[] } {
+    return { iterations: this.iterations, m: this.m.map((x) => Float32Array.from(x.dataSync() as Float32Array)), v: this.v.map((x) => Float32Array.from(x.dataSync() as Float32Array)) };
+  }
+
+  dispose(): void {
+    for (const x of [...this.m, ...this.v]) x.dispose();
+  }
+}

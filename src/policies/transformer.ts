@@ -1,0 +1,239 @@
+/**
+ * A small causal transformer policy over `Tokenizer` tokens, in TF.js (tfjs-core ops only, so
+ * the maths is visible): token + position embeddings, `layers` pre-LayerNorm blocks of
+ * multi-head causal self-attention and a ReLU MLP, a final LayerNorm, output tied to the token
+ * embedding.
+ *
+ * A (state, action) pair is the sequence <bos> state <sep> action <eos>; the state is cut from the
+ * left to fit the context. log π(a|s) = Σ over the action's tokens and <eos> of the token
+ * log-probabilities (DESIGN.md: a sequence model's log π is the sum of its token log-probs).
+ */
+import { tf } from "../backend";
+import { Rng } from "../core/rng";
+import { BOS, EOS, PAD, SEP, Tokenizer } from "./tokenizer";
+
+export interface TransformerConfig {
+  vocabSize: number;
+  dModel: number;
+  heads: number;
+  layers: number;
+  /** Tokens per sequence (state + action + specials). */
+  context: number;
+  /** Longest action (tokens, without <eos>) that sampling generates. */
+  maxActionTokens: number;
+  seed: number;
+}
+
+export const DEFAULT_TRANSFORMER: Omit<TransformerConfig, "vocabSize"> = { dModel: 64, heads: 2, layers: 1, context: 96, maxActionTokens: 24, seed: 0 };
+
+let instances = 0;
+
+export interface EncodedBatch {
+  ids: Int32Array; // [B, T]
+  /** 1 where position t+1 is an action token or <eos> (the targets of log π), [B, T]. */
+  mask: Float32Array;
+  batch: number;
+}
+
+export class TransformerPolicy {
+  readonly config: TransformerConfig;
+  readonly tokenizer: Tokenizer;
+  readonly variables: Map<string, tf.Variable>;
+
+  constructor(tokenizer: Tokenizer, config: Partial<Omit<TransformerConfig, "vocabSize">> = {}, weights?: Map<string, Float32Array>) {
+    this.tokenizer = tokenizer;
+    this.config = { ...DEFAULT_TRANSFORMER, ...config, vocabSize: tokenizer.size };
+    const c = this.config;
+    if (c.dModel % c.heads !== 0) throw new Error(`dModel (${c.dModel}) must be divisible by heads (${c.heads})`);
+    const rng = new Rng(c.seed).fork("transformer-init");
+    const shapes = this.shapes();
+    this.variables = new Map();
+    for (const [name, shape] of shapes) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      let data = weights?.get(name);
+      if (weights && (!data || data.length !== size)) throw new Error(`checkpoint: weight ${name} is missing or has ${data?.length ?? 0} values, expected ${size}`);
+      if (!data) {
+        data = new Float32Array(size);
+        if (name.endsWith(".gain")) data.fill(1);
+        else if (!name.endsWith(".bias")) for (let i = 0; i < size; i++) data[i] = rng.normal() * 0.02;
+      }
+      const init = tf.tensor(data, shape);
+      this.variables.set(name, tf.variable(init, true, `transformer${++instances}/${name}`));
+      init.dispose();
+    }
+  }
+
+  /** Parameter names and shapes, in a fixed order. */
+  private shapes(): [string, number[]][] {
+    const { vocabSize: V, dModel: d, context: T, layers } = this.config;
+    const out: [string, number[]][] = [
+      ["tok", [V, d]],
+      ["pos", [T, d]],
+    ];
+    for (let l = 0; l < layers; l++) {
+      out.push([`b${l}.ln1.gain`, [d]], [`b${l}.ln1.bias`, [d]], [`b${l}.wq`, [d, d]], [`b${l}.wk`, [d, d]], [`b${l}.wv`, [d, d]], [`b${l}.wo`, [d, d]]);
+      out.push([`b${l}.ln2.gain`, [d]], [`b${l}.ln2.bias`, [d]], [`b${l}.w1`, [d, 4 * d]], [`b${l}.b1.bias`, [4 * d]], [`b${l}.w2`, [4 * d, d]], [`b${l}.b2.bias`, [d]]);
+    }
+    out.push(["lnf.gain", [d]], ["lnf.bias", [d]]);
+    return out;
+  }
+
+  trainable(): tf.Variable[] {
+    return [...this.variables.values()];
+  }
+
+  private v(name: string): tf.Variable {
+    return this.variables.get(name)!;
+  }
+
+  /** Token ids of (state, action) pairs, state cut from the left to fit. */
+  encode(states: string[], actions: string[]): EncodedBatch {
+    const T = this.config.context;
+    const B = states.length;
+    const ids = new Int32Array(B * T).fill(PAD);
+    const mask = new Float32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      const a = this.tokenizer.encode(actions[b]).slice(0, this.config.maxActionTokens);
+      const room = T - a.length - 3;
+      if (room < 1) throw new Error(`context ${T} is too short for an action of ${a.length} tokens`);
+      const s = this.tokenizer.encode(states[b]);
+      const seq = [BOS, ...s.slice(Math.max(0, s.length - room)), SEP, ...a, EOS];
+      ids.set(seq, b * T);
+      // Targets: the action tokens and <eos>, predicted from the position before each.
+      const first = seq.length - a.length - 1;
+      for (let t = first - 1; t < seq.length - 1; t++) mask[b * T + t] = 1;
+    }
+    return { ids, mask, batch: B };
+  }
+
+  private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), this.v(`${name}.gain`)), this.v(`${name}.bias`));
+  }
+
+  /** Final hidden states [B·T, d] for token ids [B, T]. */
+  hidden(ids: tf.Tensor2D): tf.Tensor2D {
+    const { dModel: d, heads: H, layers, context: T } = this.config;
+    const [B] = ids.shape;
+    const dh = d / H;
+    let x: tf.Tensor = tf.add(tf.reshape(tf.gather(this.v("tok"), tf.reshape(ids, [-1])), [B, T, d]), this.v("pos"));
+    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
+    const maskAdd = tf.mul(tf.sub(1, causal), -1e9);
+    for (let l = 0; l < layers; l++) {
+      const h = tf.reshape(this.layerNorm(x, `b${l}.ln1`), [B * T, d]);
+      const split = (w: string) => tf.transpose(tf.reshape(tf.matMul(h, this.v(`b${l}.${w}`)), [B, T, H, dh]), [0, 2, 1, 3]);
+      const q = split("wq");
+      const k = split("wk");
+      const vv = split("wv");
+      const att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), maskAdd));
+      const ctx = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [B * T, d]);
+      x = tf.add(x, tf.reshape(tf.matMul(ctx, this.v(`b${l}.wo`)), [B, T, d]));
+      const h2 = tf.reshape(this.layerNorm(x, `b${l}.ln2`), [B * T, d]);
+      const mlp = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(h2, this.v(`b${l}.w1`)), this.v(`b${l}.b1.bias`))), this.v(`b${l}.w2`)), this.v(`b${l}.b2.bias`));
+      x = tf.add(x, tf.reshape(mlp, [B, T, d]));
+    }
+    return tf.reshape(this.layerNorm(x, "lnf"), [B * T, d]) as tf.Tensor2D;
+  }
+
+  /** Logits over the vocabulary at chosen flat positions b·T + t of the hidden states. */
+  private logitsAt(hidden: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
+    // Only the positions that are scored (action tokens) or sampled from (the last one) are
+    // projected onto the vocabulary: a few per sequence instead of all T.
+    return tf.matMul(tf.gather(hidden, tf.tensor1d(positions, "int32")), this.v("tok"), false, true) as tf.Tensor2D;
+  }
+
+  /** Logits [B, T, V] at every position (for tests and inspection; training uses `sequenceLogProb`). */
+  logits(ids: tf.Tensor2D): tf.Tensor3D {
+    const [B, T] = ids.shape;
+    return tf.reshape(tf.matMul(this.hidden(ids), this.v("tok"), false, true), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+  }
+
+  /** Per-sequence log π(a|s) as a [B] tensor (differentiable). */
+  sequenceLogProb(batch: EncodedBatch): tf.Tensor1D {
+    const T = this.config.context;
+    const positions: number[] = [];
+    const targets: number[] = [];
+    const owner: number[] = [];
+    for (let i = 0; i < batch.batch * T; i++) {
+      if (batch.mask[i] === 0) continue;
+      positions.push(i);
+      targets.push(batch.ids[i + 1]);
+      owner.push(Math.floor(i / T));
+    }
+    const hidden = this.hidden(tf.tensor2d(batch.ids, [batch.batch, T], "int32"));
+    const logp = tf.logSoftmax(this.logitsAt(hidden, Int32Array.from(positions)));
+    const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), this.config.vocabSize)), 1);
+    return tf.unsortedSegmentSum(picked, tf.tensor1d(owner, "int32"), batch.batch) as tf.Tensor1D;
+  }
+
+  /** log π(a|s) for many pairs, in batches (no gradient). */
+  logProbs(states: string[], actions: string[], batchSize = 64): Float64Array {
+    const out = new Float64Array(states.length);
+    for (let i = 0; i < states.length; i += batchSize) {
+      const enc = this.encode(states.slice(i, i + batchSize), actions.slice(i, i + batchSize));
+      const v = tf.tidy(() => this.sequenceLogProb(enc).dataSync());
+      out.set(Float64Array.from(v), i);
+    }
+    return out;
+  }
+
+  logProb(state: string, action: string): number {
+    return this.logProbs([state], [action])[0];
+  }
+
+  /**
+   * Samples one action per state with temperature τ (τ = 0: greedy), generating up to
+   * `maxActionTokens` tokens or <eos>. Token choices use the given Rng, so runs repeat exactly.
+   */
+  sample(states: string[], rng: Rng, temperature = 1, batchSize = 64): string[] {
+    const out: string[] = [];
+    const { context: T, maxActionTokens: M, vocabSize: V } = this.config;
+    for (let i = 0; i < states.length; i += batchSize) {
+      const chunk = states.slice(i, i + batchSize);
+      const B = chunk.length;
+      const seqs = chunk.map((s) => {
+        const enc = this.tokenizer.encode(s);
+        const room = T - M - 3;
+        return [BOS, ...enc.slice(Math.max(0, enc.length - room)), SEP];
+      });
+      const generated: number[][] = chunk.map(() => []);
+      const finished = new Array(B).fill(false);
+      for (let step = 0; step < M + 1 && finished.includes(false); step++) {
+        const ids = new Int32Array(B * T).fill(PAD);
+        seqs.forEach((s, b) => ids.set([...s, ...generated[b]], b * T));
+        const last = seqs.map((s, b) => s.length + generated[b].length - 1);
+        const rows = tf.tidy(() => this.logitsAt(this.hidden(tf.tensor2d(ids, [B, T], "int32")), Int32Array.from(last, (t, b) => b * T + t)).dataSync());
+        for (let b = 0; b < B; b++) {
+          if (finished[b]) continue;
+          const row = rows.subarray(b * V, (b + 1) * V);
+          let tok: number;
+          if (temperature <= 0) {
+            tok = 0;
+            for (let v = 1; v < V; v++) if (row[v] > row[tok]) tok = v;
+          } else {
+            let m = -Infinity;
+            for (let v = 0; v < V; v++) m = Math.max(m, row[v] / temperature);
+            const p = new Float64Array(V);
+            let z = 0;
+            for (let v = 0; v < V; v++) z += p[v] = Math.exp(row[v] / temperature - m);
+            for (let v = 0; v < V; v++) p[v] /= z;
+            tok = rng.categorical(p);
+          }
+          if (tok === EOS || generated[b].length >= M) finished[b] = true;
+          else generated[b].push(tok);
+        }
+      }
+      for (const g of generated) out.push(this.tokenizer.decode(g));
+    }
+    return out;
+  }
+
+  /** Weights by name (copies). */
+  weights(): Map<string, Float32Array> {
+    return new Map([...this.variables].map(([k, v]) => [k, Float32Array.from(v.dataSync() as Float32Array)]));
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+  }
+}

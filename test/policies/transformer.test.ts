@@ -1,0 +1,124 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { initBackend, tf } from "../../src/backend";
+import { Rng } from "../../src/core/rng";
+import { Tokenizer, BOS, SEP, EOS } from "../../src/policies/tokenizer";
+import { TransformerPolicy } from "../../src/policies/transformer";
+import { nllLoss, trainSft } from "../../src/policies/text_sft";
+import { AdamTrainer } from "../../src/optim/adam";
+import { saveCheckpoint, loadCheckpoint, CheckpointError } from "../../src/policies/checkpoint";
+
+const texts = ["go to desk 1", "take mug 1 from desk 1", "Your task is to: put a mug in cabinet.", "You arrive at desk 1. On the desk 1, you see a mug 1."];
+const tiny = { dModel: 16, heads: 2, layers: 1, context: 40, maxActionTokens: 12, seed: 3 };
+
+test("tokenizer: exact round trip, unseen words spelled out, specials at fixed ids", () => {
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  for (const s of [...texts, "search[Kalomiren Dortor]", "click[B0XYZ12]\nnew line  two spaces"]) assert.equal(tok.decode(tok.encode(s)), s);
+  assert.ok(tok.encode("desk").length < tok.encode("Kalomiren").length);
+  assert.deepEqual([BOS, SEP, EOS], [2, 3, 4]);
+});
+
+test("log π(a|s) equals the sum of the action tokens' log-probs computed position by position", async () => {
+  await initBackend();
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  const policy = new TransformerPolicy(tok, tiny);
+  const state = "You arrive at desk 1.";
+  const action = "take mug 1 from desk 1";
+  const enc = policy.encode([state], [action]);
+  const logits = tf.tidy(() => tf.logSoftmax(policy.logits(tf.tensor2d(enc.ids, [1, tiny.context], "int32"))).arraySync() as number[][][]);
+  // Walk the sequence: after <sep>, every action token and <eos> is scored from the previous position.
+  const ids = Array.from(enc.ids);
+  const sep = ids.indexOf(SEP);
+  const actionIds = tok.encode(action);
+  let manual = 0;
+  [...actionIds, EOS].forEach((id, j) => (manual += logits[0][sep + j][id]));
+  const lib = policy.logProb(state, action);
+  assert.ok(Math.abs(lib - manual) < 1e-4, `${lib} vs ${manual}`);
+  // And a second action's log-prob differs.
+  assert.notEqual(policy.logProb(state, "go to desk 1"), lib);
+  policy.dispose();
+});
+
+test("gradient check: TF.js gradients match central finite differences on a tiny model", async () => {
+  await initBackend();
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  const policy = new TransformerPolicy(tok, { ...tiny, dModel: 8, context: 32 });
+  const batch = [{ state: "You arrive at desk 1.", action: "take mug 1 from desk 1" }, { state: "Your task", action: "go to desk 1" }];
+  const loss = () => nllLoss(policy, batch);
+  const grads = tf.tidy(() => {
+    const { grads } = tf.variableGrads(loss, policy.trainable());
+    return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync().slice()]));
+  });
+  const rng = new Rng(1);
+  let checked = 0;
+  for (const [name, variable] of policy.variables) {
+    const g = grads[variable.name];
+    for (let r = 0; r < 2; r++) {
+      const i = rng.int(variable.size);
+      const base = variable.dataSync().slice();
+      const eps = 1e-2;
+      const at = (delta: number) => {
+        const x = base.slice();
+        x[i] += delta;
+        variable.assign(tf.tensor(x, variable.shape));
+        return tf.tidy(() => loss().dataSync()[0]);
+      };
+      const fd = (at(eps) - at(-eps)) / (2 * eps);
+      variable.assign(tf.tensor(base, variable.shape));
+      assert.ok(Math.abs(fd - g[i]) <= 2e-3 + 0.05 * Math.abs(g[i]), `${name}[${i}]: finite difference ${fd} vs gradient ${g[i]}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 20);
+  policy.dispose();
+});
+
+test("SFT learns a small mapping; greedy sampling reproduces it; tensor count stays flat", async () => {
+  await initBackend();
+  const data = [
+    { state: "Your task is to: put a mug in cabinet.\nYou arrive at desk 1.", action: "take mug 1 from desk 1" },
+    { state: "Your task is to: put a mug in cabinet.\nYou are in the middle of a room.", action: "go to desk 1" },
+    { state: "Your task is to: put a mug in cabinet.\nYou pick up the mug 1.", action: "go to cabinet 1" },
+  ];
+  const tok = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { minCount: 1 });
+  const policy = new TransformerPolicy(tok, { ...tiny, context: 48 });
+  const counts: number[] = [];
+  const { losses, trainer } = trainSft(policy, data, { steps: 150, batchSize: 3, seed: 0, learningRate: 1e-2, onStep: (s) => s % 50 === 10 && counts.push(tf.memory().numTensors) });
+  assert.ok(losses[losses.length - 1] < losses[0] / 10, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
+  assert.equal(new Set(counts).size, 1, `tensor counts ${counts}`);
+  assert.deepEqual(policy.sample(data.map((d) => d.state), new Rng(0), 0), data.map((d) => d.action));
+  // Sampling is reproducible with the same stream.
+  assert.deepEqual(policy.sample(data.map((d) => d.state), new Rng(5), 1.5), policy.sample(data.map((d) => d.state), new Rng(5), 1.5));
+  trainer.dispose();
+  policy.dispose();
+});
+
+test("checkpoint: resume gives the same next-step loss; a corrupt file gets a clear error", async () => {
+  await initBackend();
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  const data = [{ state: "You arrive at desk 1.", action: "take mug 1 from desk 1" }, { state: "Your task", action: "go to desk 1" }];
+  const policy = new TransformerPolicy(tok, tiny);
+  const { trainer } = trainSft(policy, data, { steps: 5, seed: 0 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-ckpt-"));
+  const file = path.join(dir, "policy.json");
+  saveCheckpoint(file, policy, trainer, { step: 5 });
+  const next = trainer.step(() => nllLoss(policy, data));
+  const after = trainer.step(() => nllLoss(policy, data));
+  const loaded = loadCheckpoint(file);
+  assert.deepEqual(loaded.meta, { step: 5 });
+  const resumed = new AdamTrainer(loaded.policy.trainable(), loaded.optimizer!.learningRate, loaded.optimizer);
+  assert.equal(resumed.step(() => nllLoss(loaded.policy, data)), next);
+  assert.equal(resumed.step(() => nllLoss(loaded.policy, data)), after);
+  // Truncated and tampered files.
+  const text = fs.readFileSync(file, "utf8");
+  fs.writeFileSync(path.join(dir, "cut.json"), text.slice(0, text.length / 2));
+  assert.throws(() => loadCheckpoint(path.join(dir, "cut.json")), (e: unknown) => e instanceof CheckpointError && /cut\.json: not a stepagent checkpoint: invalid JSON/.test((e as Error).message));
+  const bad = JSON.parse(text);
+  bad.weights.tok = bad.weights.tok.slice(0, 20);
+  fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify(bad));
+  assert.throws(() => loadCheckpoint(path.join(dir, "bad.json")), /bad\.json: weight tok: .*(not a whole number|missing or has)/);
+  for (const x of [trainer, resumed, policy, loaded.policy]) x.dispose();
+});
