@@ -59,3 +59,6 @@ export { trainSft, nllLoss, expertSteps, policyState, type StateAction, type Sft
 export { saveCheckpoint, loadCheckpoint, CheckpointError, type LoadedCheckpoint } from "./policies/checkpoint";
 export { AdamTrainer } from "./optim/adam";
 export { BACKENDS, describeBackend, type BackendName } from "./backend";
+export { inspectText, type TextInspection } from "./stepagent/text/inspect";
+export { reflectImplicitText, stepDpoLoss, type TextImplicitOptions } from "./stepagent/text/implicit";
+export { evaluateText, type Evaluation } from "./stepagent/text/evaluate";

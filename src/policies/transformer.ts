@@ -94,8 +94,10 @@ export class TransformerPolicy {
     const mask = new Float32Array(B * T);
     for (let b = 0; b < B; b++) {
       const a = this.tokenizer.encode(actions[b]).slice(0, this.config.maxActionTokens);
-      const room = T - a.length - 3;
-      if (room < 1) throw new Error(`context ${T} is too short for an action of ${a.length} tokens`);
+      // The state always gets the same room, whatever the action's length, so that scoring and
+      // sampling (which cannot know the length in advance) see the same state tokens.
+      const room = T - this.config.maxActionTokens - 3;
+      if (room < 1) throw new Error(`context ${T} is too short for actions of up to ${this.config.maxActionTokens} tokens`);
       const s = this.tokenizer.encode(states[b]);
       const seq = [BOS, ...s.slice(Math.max(0, s.length - room)), SEP, ...a, EOS];
       ids.set(seq, b * T);

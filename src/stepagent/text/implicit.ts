@@ -1,0 +1,52 @@
+/**
+ * Implicit-reward reflection for a sequence policy: step-level DPO on the inspection pairs with
+ * π_ref = π_k (log-probs of the reference frozen before the update), optional NLL on the expert
+ * action, mini-batch Adam — the same loss as the tabular `reflectImplicit`, with log π the summed
+ * action-token log-probs.
+ */
+import { tf } from "../../backend";
+import { Rng } from "../../core/rng";
+import type { StepPair } from "../../core/types";
+import { AdamTrainer } from "../../optim/adam";
+import type { TransformerPolicy } from "../../policies/transformer";
+
+export interface TextImplicitOptions {
+  beta: number;
+  nllWeight?: number;
+  steps: number;
+  batchSize?: number;
+  learningRate?: number;
+  seed: number;
+}
+
+/** Step-DPO loss of a batch; `ref` holds log π_ref(chosen) and log π_ref(rejected) per pair. */
+export function stepDpoLoss(policy: TransformerPolicy, pairs: StepPair<string, string>[], ref: { chosen: Float64Array; rejected: Float64Array }, beta: number, nllWeight = 0): tf.Scalar {
+  const states = pairs.map((p) => p.state);
+  const lc = policy.sequenceLogProb(policy.encode(states, pairs.map((p) => p.chosen)));
+  const lr = policy.sequenceLogProb(policy.encode(states, pairs.map((p) => p.rejected)));
+  const margin = tf.sub(tf.sub(lc, tf.tensor1d(Float32Array.from(ref.chosen))), tf.sub(lr, tf.tensor1d(Float32Array.from(ref.rejected))));
+  let loss = tf.mean(tf.softplus(tf.mul(-beta, margin))) as tf.Scalar;
+  if (nllWeight > 0) loss = tf.add(loss, tf.mul(nllWeight, tf.neg(tf.mean(lc)))) as tf.Scalar;
+  return loss;
+}
+
+export function reflectImplicitText(policy: TransformerPolicy, pairs: StepPair<string, string>[], options: TextImplicitOptions): { losses: number[] } {
+  if (pairs.length === 0) return { losses: [] };
+  const refChosen = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.chosen));
+  const refRejected = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.rejected));
+  const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
+  const rng = new Rng(options.seed).fork("dpo-batches");
+  const B = Math.min(options.batchSize ?? 32, pairs.length);
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < options.steps; s++) {
+      const idx = Array.from({ length: B }, () => rng.int(pairs.length));
+      const batch = idx.map((i) => pairs[i]);
+      const ref = { chosen: Float64Array.from(idx, (i) => refChosen[i]), rejected: Float64Array.from(idx, (i) => refRejected[i]) };
+      losses.push(trainer.step(() => stepDpoLoss(policy, batch, ref, options.beta, options.nllWeight)));
+    }
+  } finally {
+    trainer.dispose();
+  }
+  return { losses };
+}

@@ -1,0 +1,31 @@
+/**
+ * Inspection for language agents (DESIGN.md step 1 with a sequence policy): at each expert step,
+ * the agent proposes n actions from the expert's prefix (sampled with temperature); a proposal
+ * whose action equals the expert's after normalisation (case, spaces) is a match; every other
+ * proposal is a step pair (state, chosen = expert action, rejected = proposal).
+ */
+import { Rng } from "../../core/rng";
+import type { StepPair } from "../../core/types";
+import { normaliseAction } from "../../data/react";
+import type { StateAction } from "../../policies/text_sft";
+import type { TransformerPolicy } from "../../policies/transformer";
+
+export interface TextInspection {
+  pairs: StepPair<string, string>[];
+  /** Fraction of proposals that matched the expert. */
+  matchRate: number;
+  proposals: number;
+}
+
+export function inspectText(policy: TransformerPolicy, expert: StateAction[], options: { samplesPerStep: number; temperature?: number; rng: Rng }): TextInspection {
+  const states = expert.flatMap((e) => Array.from({ length: options.samplesPerStep }, () => e.state));
+  const proposals = policy.sample(states, options.rng, options.temperature ?? 1);
+  const pairs: StepPair<string, string>[] = [];
+  let matches = 0;
+  proposals.forEach((p, i) => {
+    const e = expert[Math.floor(i / options.samplesPerStep)];
+    if (normaliseAction(p) === normaliseAction(e.action)) matches++;
+    else pairs.push({ state: e.state, chosen: e.action, rejected: p, stepReward: 0 });
+  });
+  return { pairs, matchRate: proposals.length ? matches / proposals.length : 0, proposals: proposals.length };
+}

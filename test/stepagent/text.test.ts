@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../../src/backend";
+import { Rng } from "../../src/core/rng";
+import { Tokenizer } from "../../src/policies/tokenizer";
+import { TransformerPolicy } from "../../src/policies/transformer";
+import { trainSft, expertSteps } from "../../src/policies/text_sft";
+import { inspectText } from "../../src/stepagent/text/inspect";
+import { reflectImplicitText, stepDpoLoss } from "../../src/stepagent/text/implicit";
+import { evaluateText } from "../../src/stepagent/text/evaluate";
+import { TEXT_ENVS, splitTasks, expertTrajectory } from "../../src/envs/text";
+import { normaliseAction } from "../../src/data/react";
+
+const family = TEXT_ENVS.household;
+const { train, test: held } = splitTasks(family, 0, 4, 3);
+const data = expertSteps(train.map((t) => expertTrajectory(family, t)));
+const tok = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { minCount: 1 });
+const tiny = { dModel: 16, heads: 2, layers: 1, context: 96, maxActionTokens: 16, seed: 2 };
+
+test("text inspection: pairs only where the normalised actions differ; pairs + matches = steps × n", async () => {
+  await initBackend();
+  const policy = new TransformerPolicy(tok, tiny);
+  const n = 3;
+  const ins = inspectText(policy, data, { samplesPerStep: n, temperature: 1, rng: new Rng(1) });
+  assert.equal(ins.proposals, data.length * n);
+  for (const p of ins.pairs) assert.notEqual(normaliseAction(p.chosen), normaliseAction(p.rejected));
+  assert.equal(ins.pairs.length + Math.round(ins.matchRate * ins.proposals), ins.proposals);
+  // An untrained policy rarely hits the expert's action.
+  assert.ok(ins.matchRate < 0.2, `match rate ${ins.matchRate}`);
+  policy.dispose();
+});
+
+test("step DPO: loss is log 2 at π = π_ref, and training raises the chosen-over-rejected margin", async () => {
+  await initBackend();
+  const policy = new TransformerPolicy(tok, tiny);
+  const pairs = inspectText(policy, data.slice(0, 8), { samplesPerStep: 2, temperature: 1, rng: new Rng(2) }).pairs;
+  assert.ok(pairs.length >= 8);
+  const refC = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.chosen));
+  const refR = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.rejected));
+  const l0 = tf.tidy(() => stepDpoLoss(policy, pairs, { chosen: refC, rejected: refR }, 0.5).dataSync()[0]);
+  assert.ok(Math.abs(l0 - Math.log(2)) < 1e-4, `initial loss ${l0}`);
+  const before = tf.memory().numTensors;
+  reflectImplicitText(policy, pairs, { beta: 0.5, steps: 40, batchSize: 8, learningRate: 3e-3, seed: 0 });
+  assert.equal(tf.memory().numTensors, before);
+  const c = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.chosen));
+  const r = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.rejected));
+  const margin = c.reduce((acc, x, i) => acc + (x - refC[i]) - (r[i] - refR[i]), 0) / pairs.length;
+  assert.ok(margin > 1, `mean implicit-reward margin ${margin}`);
+  policy.dispose();
+});
+
+test("evaluation counts invalid actions, steps and success (an untrained policy fails every task)", async () => {
+  await initBackend();
+  const policy = new TransformerPolicy(tok, tiny);
+  const ev = evaluateText(family, held, policy, { seed: 0, temperature: 1 });
+  assert.equal(ev.tasks, 3);
+  assert.equal(ev.successRate, 0);
+  assert.equal(ev.meanSteps, family.maxSteps);
+  assert.ok(ev.invalidRate > 0.5, `invalid rate ${ev.invalidRate}`);
+  // After SFT on the same tasks, greedy rollouts of the training tasks succeed.
+  trainSft(policy, data, { steps: 250, batchSize: 16, seed: 0, learningRate: 1e-2 });
+  const fit = evaluateText(family, train, policy, { seed: 0, temperature: 0 });
+  assert.ok(fit.successRate >= 0.75, JSON.stringify(fit));
+  policy.dispose();
+});
