@@ -11,6 +11,7 @@
 import { tf } from "../backend";
 import { Rng } from "../core/rng";
 import { BOS, EOS, PAD, SEP, Tokenizer } from "./tokenizer";
+import { linear } from "../optim/matmul";
 
 export interface TransformerConfig {
   vocabSize: number;
@@ -122,16 +123,17 @@ export class TransformerPolicy {
     const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
     const maskAdd = tf.mul(tf.sub(1, causal), -1e9);
     for (let l = 0; l < layers; l++) {
-      const h = tf.reshape(this.layerNorm(x, `b${l}.ln1`), [B * T, d]);
-      const split = (w: string) => tf.transpose(tf.reshape(tf.matMul(h, this.v(`b${l}.${w}`)), [B, T, H, dh]), [0, 2, 1, 3]);
+      const h = tf.reshape(this.layerNorm(x, `b${l}.ln1`), [B * T, d]) as tf.Tensor2D;
+      const split = (w: string) => tf.transpose(tf.reshape(linear(h, this.v(`b${l}.${w}`) as tf.Tensor2D), [B, T, H, dh]), [0, 2, 1, 3]);
       const q = split("wq");
       const k = split("wk");
       const vv = split("wv");
       const att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), maskAdd));
       const ctx = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [B * T, d]);
-      x = tf.add(x, tf.reshape(tf.matMul(ctx, this.v(`b${l}.wo`)), [B, T, d]));
+      x = tf.add(x, tf.reshape(linear(ctx as tf.Tensor2D, this.v(`b${l}.wo`) as tf.Tensor2D), [B, T, d]));
       const h2 = tf.reshape(this.layerNorm(x, `b${l}.ln2`), [B * T, d]);
-      const mlp = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(h2, this.v(`b${l}.w1`)), this.v(`b${l}.b1.bias`))), this.v(`b${l}.w2`)), this.v(`b${l}.b2.bias`));
+      const hidden1 = tf.relu(tf.add(linear(h2 as tf.Tensor2D, this.v(`b${l}.w1`) as tf.Tensor2D), this.v(`b${l}.b1.bias`))) as tf.Tensor2D;
+      const mlp = tf.add(linear(hidden1, this.v(`b${l}.w2`) as tf.Tensor2D), this.v(`b${l}.b2.bias`));
       x = tf.add(x, tf.reshape(mlp, [B, T, d]));
     }
     return tf.reshape(this.layerNorm(x, "lnf"), [B * T, d]) as tf.Tensor2D;
@@ -141,13 +143,13 @@ export class TransformerPolicy {
   private logitsAt(hidden: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
     // Only the positions that are scored (action tokens) or sampled from (the last one) are
     // projected onto the vocabulary: a few per sequence instead of all T.
-    return tf.matMul(tf.gather(hidden, tf.tensor1d(positions, "int32")), this.v("tok"), false, true) as tf.Tensor2D;
+    return linear(tf.gather(hidden, tf.tensor1d(positions, "int32")) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
   }
 
   /** Logits [B, T, V] at every position (for tests and inspection; training uses `sequenceLogProb`). */
   logits(ids: tf.Tensor2D): tf.Tensor3D {
     const [B, T] = ids.shape;
-    return tf.reshape(tf.matMul(this.hidden(ids), this.v("tok"), false, true), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+    return tf.reshape(linear(this.hidden(ids), tf.transpose(this.v("tok") as tf.Tensor2D)), [B, T, this.config.vocabSize]) as tf.Tensor3D;
   }
 
   /** Per-sequence log π(a|s) as a [B] tensor (differentiable). */
