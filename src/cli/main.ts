@@ -16,6 +16,7 @@ import { describeBackend, initBackend } from "../backend";
 import { InputError } from "../core/errors";
 import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
 import { dataCommand, expertDataCommand } from "./data";
+import { trainCommand } from "./train";
 import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
@@ -42,6 +43,10 @@ Usage:
   stepagent data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
   stepagent expert-data --env household|shop|qa [--split train|test] [--tasks N] [--seed N] --out FILE
                                     the scripted expert's trajectories (ETO conversations)
+  stepagent train --env household|shop|qa --method sft|stepagent-implicit [--seed N] [--out DIR]
+        [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]
+                                    train a transformer policy on a text environment and
+                                    evaluate it on the held-out split (work in progress)
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -156,6 +161,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "data":
         return await dataCommand(rest);
+      case "train":
+        return await trainCommand(rest);
       case "expert-data":
         return await expertDataCommand(rest);
       case "jupyter-install":
@@ -199,7 +206,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, jupyter-install, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, jupyter-install, help)`);
     }
   } catch (err) {
     if (err instanceof ReportError || err instanceof DataError) {

@@ -175,7 +175,10 @@ export class TransformerPolicy {
     const out = new Float64Array(states.length);
     for (let i = 0; i < states.length; i += batchSize) {
       const enc = this.encode(states.slice(i, i + batchSize), actions.slice(i, i + batchSize));
-      const v = tf.tidy(() => this.sequenceLogProb(enc).dataSync());
+      // Read outside tidy: tidy walks a returned TypedArray element by element looking for tensors.
+      const t = tf.tidy(() => this.sequenceLogProb(enc));
+      const v = t.dataSync();
+      t.dispose();
       out.set(Float64Array.from(v), i);
     }
     return out;
@@ -206,7 +209,9 @@ export class TransformerPolicy {
         const ids = new Int32Array(B * T).fill(PAD);
         seqs.forEach((s, b) => ids.set([...s, ...generated[b]], b * T));
         const last = seqs.map((s, b) => s.length + generated[b].length - 1);
-        const rows = tf.tidy(() => this.logitsAt(this.hidden(tf.tensor2d(ids, [B, T], "int32")), Int32Array.from(last, (t, b) => b * T + t)).dataSync());
+        const logits = tf.tidy(() => this.logitsAt(this.hidden(tf.tensor2d(ids, [B, T], "int32")), Int32Array.from(last, (t, b) => b * T + t)));
+        const rows = logits.dataSync();
+        logits.dispose();
         for (let b = 0; b < B; b++) {
           if (finished[b]) continue;
           const row = rows.subarray(b * V, (b + 1) * V);

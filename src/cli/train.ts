@@ -1,0 +1,74 @@
+/**
+ * `stepagent train --env household|shop|qa --method sft|stepagent-implicit --seed N --out DIR
+ *  [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]`
+ * Writes DIR/metrics.json and DIR/policy.json (a checkpoint), both or neither.
+ */
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { UsageError } from "./options";
+import { initBackend, describeBackend } from "../backend";
+import { trainText, QUICK, FULL, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
+import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
+import { saveCheckpoint } from "../policies/checkpoint";
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const flags = ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks"];
+    const options: Record<string, { type: "string" | "boolean" }> = { quick: { type: "boolean" }, json: { type: "boolean" } };
+    for (const f of flags) options[f] = { type: "string" };
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as never);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
+  }
+  if (!values.env) throw new UsageError("train needs --env household|shop|qa");
+  if (!values.method) throw new UsageError(`train needs --method (${TEXT_METHODS.join(", ")})`);
+  const int = (flag: string, fallback: number, min: number) => {
+    const raw = values[flag];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const base = values.quick ? QUICK : FULL;
+  const options: TextTrainOptions = {
+    ...base,
+    env: values.env as string,
+    method: values.method as string,
+    seed: int("seed", 0, 0),
+    cycles: int("cycles", base.cycles, 0),
+    sftSteps: int("sft-steps", base.sftSteps, 1),
+    trainTasks: int("train-tasks", base.trainTasks, 1),
+    testTasks: int("test-tasks", base.testTasks, 1),
+  };
+  const backend = await initBackend();
+  const log = (s: string) => !values.json && process.stderr.write(s + "\n");
+  log(describeBackend(backend));
+  const started = Date.now();
+  const result = await trainText(options, (r) =>
+    log(`cycle ${r.cycle}: success ${(100 * r.evaluation.successRate).toFixed(1)}%, reward ${r.evaluation.meanReward.toFixed(3)}, invalid ${(100 * r.evaluation.invalidRate).toFixed(1)}%${r.cycle ? `, ${r.pairs} pairs, match ${(100 * (r.matchRate ?? 0)).toFixed(1)}%` : ""} (${r.seconds.toFixed(1)} s)`),
+  );
+  const summary = {
+    env: result.env,
+    method: result.method,
+    seed: result.seed,
+    backend: backend.name,
+    seconds: (Date.now() - started) / 1000,
+    budget: { trainTasks: options.trainTasks, testTasks: options.testTasks, sftSteps: options.sftSteps, cycles: options.cycles, samplesPerStep: options.samplesPerStep, dpoSteps: options.dpoSteps },
+    cycles: result.cycles,
+    final: result.cycles[result.cycles.length - 1].evaluation,
+  };
+  try {
+    if (values.out) {
+      await writeFolderAtomic(values.out as string, (dir) => {
+        writeFileAtomic(path.join(dir, "metrics.json"), JSON.stringify(summary, null, 2) + "\n");
+        saveCheckpoint(path.join(dir, "policy.json"), result.policy, undefined, { env: result.env, method: result.method, seed: result.seed });
+      });
+      log(`wrote ${path.resolve(values.out as string)}/{metrics.json,policy.json}`);
+    }
+  } finally {
+    result.policy.dispose();
+  }
+  if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+  return 0;
+}

@@ -1,0 +1,83 @@
+/**
+ * One training run of a method on a text environment, on a fixed budget:
+ *   sft                  supervised fine-tuning on the expert steps (the warm start of the others)
+ *   stepagent-implicit   SFT, then K cycles of inspection at expert prefixes + step-DPO (π_ref = π_k)
+ * Evaluated on the held-out split after the warm start and after every cycle.
+ */
+import { Rng } from "../../core/rng";
+import { InputError, requireInteger } from "../../core/errors";
+import { textEnv, splitTasks, expertTrajectory } from "../../envs/text";
+import { Tokenizer } from "../../policies/tokenizer";
+import { TransformerPolicy, type TransformerConfig } from "../../policies/transformer";
+import { expertSteps, trainSft } from "../../policies/text_sft";
+import { inspectText } from "./inspect";
+import { reflectImplicitText } from "./implicit";
+import { evaluateText, type Evaluation } from "./evaluate";
+
+export const TEXT_METHODS = ["sft", "stepagent-implicit"] as const;
+export type TextMethod = (typeof TEXT_METHODS)[number];
+
+export interface TextTrainOptions {
+  env: string;
+  method: string;
+  seed: number;
+  trainTasks: number;
+  testTasks: number;
+  sftSteps: number;
+  cycles: number;
+  samplesPerStep: number;
+  dpoSteps: number;
+  beta: number;
+  nllWeight: number;
+  model?: Partial<Omit<TransformerConfig, "vocabSize" | "seed">>;
+}
+
+export const QUICK: Omit<TextTrainOptions, "env" | "method" | "seed"> = { trainTasks: 30, testTasks: 20, sftSteps: 120, cycles: 1, samplesPerStep: 2, dpoSteps: 40, beta: 0.1, nllWeight: 1 };
+export const FULL: Omit<TextTrainOptions, "env" | "method" | "seed"> = { trainTasks: 200, testTasks: 100, sftSteps: 1500, cycles: 3, samplesPerStep: 4, dpoSteps: 300, beta: 0.1, nllWeight: 1 };
+
+export interface TextCycleRecord {
+  cycle: number;
+  evaluation: Evaluation;
+  pairs: number;
+  matchRate: number | null;
+  seconds: number;
+}
+
+export interface TextTrainResult {
+  env: string;
+  method: TextMethod;
+  seed: number;
+  cycles: TextCycleRecord[];
+  policy: TransformerPolicy;
+}
+
+export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleRecord) => void): Promise<TextTrainResult> {
+  const family = textEnv(o.env);
+  if (!(TEXT_METHODS as readonly string[]).includes(o.method)) throw new InputError("method", `unknown method ${JSON.stringify(o.method)} (methods available now: ${TEXT_METHODS.join(", ")})`);
+  for (const k of ["trainTasks", "testTasks", "sftSteps", "samplesPerStep"] as const) requireInteger(k, o[k], 1);
+  for (const k of ["cycles", "dpoSteps"] as const) requireInteger(k, o[k], 0);
+  const method = o.method as TextMethod;
+  const { train, test } = splitTasks(family, o.seed, o.trainTasks, o.testTasks);
+  const data = expertSteps(train.map((t) => expertTrajectory(family, t)));
+  const tokenizer = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { maxWords: 400 });
+  const policy = new TransformerPolicy(tokenizer, { context: 96, ...o.model, seed: o.seed });
+  const rng = new Rng(o.seed);
+  const cycles: TextCycleRecord[] = [];
+  let t0 = performance.now();
+  trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3 });
+  const push = (r: TextCycleRecord) => {
+    cycles.push(r);
+    onCycle?.(r);
+  };
+  push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, seconds: (performance.now() - t0) / 1000 });
+  if (method === "stepagent-implicit") {
+    for (let k = 1; k <= o.cycles; k++) {
+      t0 = performance.now();
+      const ins = inspectText(policy, data, { samplesPerStep: o.samplesPerStep, temperature: 1, rng: rng.fork(`cycle-${k}`) });
+      reflectImplicitText(policy, ins.pairs, { beta: o.beta, nllWeight: o.nllWeight, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
+      push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: ins.pairs.length, matchRate: ins.matchRate, seconds: (performance.now() - t0) / 1000 });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+  return { env: family.name, method, seed: o.seed, cycles, policy };
+}

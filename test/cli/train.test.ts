@@ -1,0 +1,52 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { loadCheckpoint } from "../../src/policies/checkpoint";
+import { initBackend } from "../../src/backend";
+
+const BIN = path.resolve(__dirname, "../../dist/cli/main.js");
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, "train", ...args], { encoding: "utf8" });
+const tiny = ["--train-tasks", "3", "--test-tasks", "2", "--sft-steps", "4", "--cycles", "1", "--quick"];
+
+test("train: one JSON object, metrics and a loadable checkpoint in --out", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-train-"));
+  const out = path.join(dir, "run");
+  const r = run("--env", "household", "--method", "stepagent-implicit", "--seed", "1", "--out", out, "--json", ...tiny);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1);
+  const s = JSON.parse(lines[0]);
+  assert.equal(s.env, "household");
+  assert.equal(s.method, "stepagent-implicit");
+  assert.deepEqual(s.cycles.map((c: { cycle: number }) => c.cycle), [0, 1]);
+  for (const c of s.cycles) {
+    assert.equal(c.evaluation.tasks, 2);
+    assert.ok(c.evaluation.successRate >= 0 && c.evaluation.successRate <= 1);
+  }
+  assert.deepEqual(fs.readdirSync(out).sort(), ["metrics.json", "policy.json"]);
+  await initBackend();
+  const ck = loadCheckpoint(path.join(out, "policy.json"));
+  assert.deepEqual(ck.meta, { env: "household", method: "stepagent-implicit", seed: 1 });
+  ck.policy.dispose();
+  // Same seed, same numbers.
+  const again = run("--env", "household", "--method", "stepagent-implicit", "--seed", "1", "--json", ...tiny);
+  assert.deepEqual(JSON.parse(again.stdout).cycles.map((c: { evaluation: unknown; pairs: number }) => [c.evaluation, c.pairs]), s.cycles.map((c: { evaluation: unknown; pairs: number }) => [c.evaluation, c.pairs]));
+});
+
+for (const [args, message] of [
+  [["--env", "kitchen", "--method", "sft"], /unknown environment "kitchen"/],
+  [["--env", "qa", "--method", "magic"], /unknown method "magic"/],
+  [["--env", "qa", "--method", "sft", "--sft-steps", "0"], /--sft-steps must be an integer ≥ 1/],
+  [["--env", "qa"], /train needs --method/],
+] as [string[], RegExp][]) {
+  test(`train ${args.join(" ")} → clear error, non-zero exit, nothing written`, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-train-"));
+    const r = run(...args, "--out", path.join(dir, "run"), ...tiny.slice(0, 4));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, message);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+}
