@@ -62,3 +62,5 @@ export { BACKENDS, describeBackend, type BackendName } from "./backend";
 export { inspectText, type TextInspection } from "./stepagent/text/inspect";
 export { reflectImplicitText, stepDpoLoss, type TextImplicitOptions } from "./stepagent/text/implicit";
 export { evaluateText, type Evaluation } from "./stepagent/text/evaluate";
+export { StepDiscriminator, reflectInverseText, stepFeatures, type TextInverseOptions } from "./stepagent/text/inverse";
+export { trainText, TEXT_METHODS, QUICK, FULL, type TextTrainOptions, type TextTrainResult, type TextCycleRecord, type TextMethod } from "./stepagent/text/train";

@@ -50,3 +50,12 @@ for (const [args, message] of [
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 }
+
+test("train --method stepagent-inverse runs its cycle (discriminator reward + PPO-clip)", () => {
+  const r = run("--env", "qa", "--method", "stepagent-inverse", "--seed", "2", "--json", ...tiny);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.equal(s.method, "stepagent-inverse");
+  assert.deepEqual(s.cycles.map((c: { cycle: number }) => c.cycle), [0, 1]);
+  assert.ok(s.cycles[1].pairs > 0);
+});

@@ -15,6 +15,8 @@ export interface TextInspection {
   /** Fraction of proposals that matched the expert. */
   matchRate: number;
   proposals: number;
+  /** Every proposal with its state, matches included (the agent's steps for a discriminator). */
+  samples: StateAction[];
 }
 
 export function inspectText(policy: TransformerPolicy, expert: StateAction[], options: { samplesPerStep: number; temperature?: number; rng: Rng }): TextInspection {
@@ -27,5 +29,6 @@ export function inspectText(policy: TransformerPolicy, expert: StateAction[], op
     if (normaliseAction(p) === normaliseAction(e.action)) matches++;
     else pairs.push({ state: e.state, chosen: e.action, rejected: p, stepReward: 0 });
   });
-  return { pairs, matchRate: proposals.length ? matches / proposals.length : 0, proposals: proposals.length };
+  const samples = proposals.map((action, i) => ({ state: states[i], action }));
+  return { pairs, matchRate: proposals.length ? matches / proposals.length : 0, proposals: proposals.length, samples };
 }

@@ -2,6 +2,7 @@
  * One training run of a method on a text environment, on a fixed budget:
  *   sft                  supervised fine-tuning on the expert steps (the warm start of the others)
  *   stepagent-implicit   SFT, then K cycles of inspection at expert prefixes + step-DPO (π_ref = π_k)
+ *   stepagent-inverse    SFT, then K cycles of inspection + step discriminator reward + PPO-clip
  * Evaluated on the held-out split after the warm start and after every cycle.
  */
 import { Rng } from "../../core/rng";
@@ -12,9 +13,10 @@ import { TransformerPolicy, type TransformerConfig } from "../../policies/transf
 import { expertSteps, trainSft } from "../../policies/text_sft";
 import { inspectText } from "./inspect";
 import { reflectImplicitText } from "./implicit";
+import { reflectInverseText } from "./inverse";
 import { evaluateText, type Evaluation } from "./evaluate";
 
-export const TEXT_METHODS = ["sft", "stepagent-implicit"] as const;
+export const TEXT_METHODS = ["sft", "stepagent-implicit", "stepagent-inverse"] as const;
 export type TextMethod = (typeof TEXT_METHODS)[number];
 
 export interface TextTrainOptions {
@@ -70,11 +72,12 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
     onCycle?.(r);
   };
   push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, seconds: (performance.now() - t0) / 1000 });
-  if (method === "stepagent-implicit") {
+  if (method !== "sft") {
     for (let k = 1; k <= o.cycles; k++) {
       t0 = performance.now();
       const ins = inspectText(policy, data, { samplesPerStep: o.samplesPerStep, temperature: 1, rng: rng.fork(`cycle-${k}`) });
-      reflectImplicitText(policy, ins.pairs, { beta: o.beta, nllWeight: o.nllWeight, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
+      if (method === "stepagent-implicit") reflectImplicitText(policy, ins.pairs, { beta: o.beta, nllWeight: o.nllWeight, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
+      else reflectInverseText(policy, data, ins.samples, { beta: o.beta, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
       push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: ins.pairs.length, matchRate: ins.matchRate, seconds: (performance.now() - t0) / 1000 });
       await new Promise<void>((r) => setImmediate(r));
     }
