@@ -64,3 +64,9 @@ export { reflectImplicitText, stepDpoLoss, type TextImplicitOptions } from "./st
 export { evaluateText, type Evaluation } from "./stepagent/text/evaluate";
 export { StepDiscriminator, reflectInverseText, stepFeatures, type TextInverseOptions } from "./stepagent/text/inverse";
 export { trainText, TEXT_METHODS, QUICK, FULL, type TextTrainOptions, type TextTrainResult, type TextCycleRecord, type TextMethod } from "./stepagent/text/train";
+export { rollOutText, type RollOut } from "./stepagent/text/evaluate";
+export { ppoUpdate } from "./stepagent/text/inverse";
+export { rftCycle } from "./baselines/text/rft";
+export { ppoOutcomeCycle } from "./baselines/text/ppo_outcome";
+export { etoCycle } from "./baselines/text/eto";
+export { rollOutBudget, type TextCycleContext } from "./baselines/text/common";

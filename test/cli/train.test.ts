@@ -59,3 +59,16 @@ test("train --method stepagent-inverse runs its cycle (discriminator reward + PP
   assert.deepEqual(s.cycles.map((c: { cycle: number }) => c.cycle), [0, 1]);
   assert.ok(s.cycles[1].pairs > 0);
 });
+
+for (const method of ["rft", "ppo", "eto"]) {
+  test(`train --method ${method}: a baseline cycle on the same agent-action budget as StepAgent's inspection`, () => {
+    const r = run("--env", "qa", "--method", method, "--seed", "2", "--json", ...tiny);
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    const step = run("--env", "qa", "--method", "stepagent-implicit", "--seed", "2", "--json", ...tiny);
+    const budget = JSON.parse(step.stdout).cycles[1].actions; // n × expert steps
+    const used = s.cycles[1].actions;
+    // Roll-outs stop at the first episode that reaches the budget: at most one episode (8 steps in qa) over.
+    assert.ok(used >= budget && used < budget + 8, `${method} used ${used} actions for a budget of ${budget}`);
+  });
+}

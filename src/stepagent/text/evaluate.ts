@@ -1,11 +1,12 @@
 /**
- * Evaluation of a sequence policy on held-out tasks: roll out each task (actions sampled with the
- * given temperature; 0 = greedy), report success rate, mean reward, mean steps and the rate of
- * invalid actions (the environment's invalid-action message).
+ * Roll-outs of a sequence policy in a text environment (all episodes advance together, one
+ * batched policy call per step), and evaluation on held-out tasks built on them: success rate,
+ * mean reward, mean steps and the rate of invalid actions (the environment's invalid-action
+ * message).
  */
 import { Rng } from "../../core/rng";
 import type { TextEnvFamily, TextTask } from "../../envs/text/common";
-import { policyState } from "../../policies/text_sft";
+import { policyState, type StateAction } from "../../policies/text_sft";
 import type { TransformerPolicy } from "../../policies/transformer";
 
 export interface Evaluation {
@@ -16,31 +17,47 @@ export interface Evaluation {
   invalidRate: number;
 }
 
+export interface RollOut {
+  task: TextTask;
+  steps: StateAction[];
+  reward: number;
+  success: boolean;
+  invalid: number;
+}
+
 const INVALID = /^(Nothing happens\.|Invalid action)/;
 
-export function evaluateText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature?: number; seed: number }): Evaluation {
-  const rng = new Rng(options.seed).fork("evaluate");
+export function rollOutText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature: number; rng: Rng }): RollOut[] {
   const envs = tasks.map((t) => family.make(t));
-  const obs = envs.map((e) => e.reset(rng));
-  let invalid = 0;
-  let actions = 0;
-  // All episodes advance together, one batched policy call per step.
+  const obs = envs.map((e) => e.reset(options.rng));
+  const out: RollOut[] = tasks.map((task) => ({ task, steps: [], reward: 0, success: false, invalid: 0 }));
   while (envs.some((e) => !e.done)) {
     const live = envs.map((e, i) => [e, i] as const).filter(([e]) => !e.done);
-    const acts = policy.sample(live.map(([, i]) => policyState(tasks[i].instruction, obs[i])), rng, options.temperature ?? 0);
+    const states = live.map(([, i]) => policyState(tasks[i].instruction, obs[i]));
+    const acts = policy.sample(states, options.rng, options.temperature);
     live.forEach(([e, i], j) => {
       const r = e.step(acts[j]);
-      actions++;
-      if (INVALID.test(r.observation)) invalid++;
+      out[i].steps.push({ state: states[j], action: acts[j] });
+      if (INVALID.test(r.observation)) out[i].invalid++;
       obs[i] = r.observation;
     });
   }
-  const n = envs.length;
+  envs.forEach((e, i) => {
+    out[i].reward = e.reward;
+    out[i].success = e.success;
+  });
+  return out;
+}
+
+export function evaluateText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature?: number; seed: number }): Evaluation {
+  const runs = rollOutText(family, tasks, policy, { temperature: options.temperature ?? 0, rng: new Rng(options.seed).fork("evaluate") });
+  const n = runs.length;
+  const actions = runs.reduce((a, r) => a + r.steps.length, 0);
   return {
     tasks: n,
-    successRate: envs.filter((e) => e.success).length / n,
-    meanReward: envs.reduce((a, e) => a + e.reward, 0) / n,
-    meanSteps: envs.reduce((a, e) => a + e.steps, 0) / n,
-    invalidRate: actions ? invalid / actions : 0,
+    successRate: runs.filter((r) => r.success).length / n,
+    meanReward: runs.reduce((a, r) => a + r.reward, 0) / n,
+    meanSteps: actions / n,
+    invalidRate: actions ? runs.reduce((a, r) => a + r.invalid, 0) / actions : 0,
   };
 }

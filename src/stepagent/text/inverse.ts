@@ -101,23 +101,31 @@ export function reflectInverseText(policy: TransformerPolicy, expert: StateActio
     const rs = byState.get(p.state)!;
     return rewards[i] - rs.reduce((a, b) => a + b, 0) / rs.length;
   });
-  const refLogp = policy.logProbs(proposals.map((p) => p.state), proposals.map((p) => p.action));
+  return { discriminator: disc, losses: ppoUpdate(policy, proposals, adv, options) };
+}
+
+/**
+ * PPO-clip on sampled (state, action) steps with given advantages, ratio π_θ/π_k (π_k frozen at
+ * the start), and a KL(π_θ‖π_k) penalty estimated on the same samples, E_k[ρ log ρ].
+ */
+export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], advantages: number[], options: TextInverseOptions): number[] {
+  if (samples.length === 0) return [];
+  const refLogp = policy.logProbs(samples.map((p) => p.state), samples.map((p) => p.action));
   const clip = options.clip ?? 0.2;
   const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
   const rng = new Rng(options.seed).fork("ppo-batches");
-  const B = Math.min(options.batchSize ?? 16, proposals.length);
+  const B = Math.min(options.batchSize ?? 16, samples.length);
   const losses: number[] = [];
   try {
     for (let s = 0; s < options.steps; s++) {
-      const idx = Array.from({ length: B }, () => rng.int(proposals.length));
+      const idx = Array.from({ length: B }, () => rng.int(samples.length));
       losses.push(
         trainer.step(() => {
-          const logp = policy.sequenceLogProb(policy.encode(idx.map((i) => proposals[i].state), idx.map((i) => proposals[i].action)));
+          const logp = policy.sequenceLogProb(policy.encode(idx.map((i) => samples[i].state), idx.map((i) => samples[i].action)));
           const logRatio = tf.sub(logp, tf.tensor1d(Float32Array.from(idx, (i) => refLogp[i])));
           const ratio = tf.exp(logRatio);
-          const a = tf.tensor1d(Float32Array.from(idx, (i) => adv[i]));
+          const a = tf.tensor1d(Float32Array.from(idx, (i) => advantages[i]));
           const surrogate = tf.mean(tf.minimum(tf.mul(ratio, a), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), a)));
-          // KL(π_θ‖π_k) from samples of π_k: E_k[ρ log ρ] (importance-weighted).
           const kl = tf.mean(tf.mul(ratio, logRatio));
           return tf.neg(tf.sub(surrogate, tf.mul(options.beta, kl))) as tf.Scalar;
         }),
@@ -126,5 +134,5 @@ export function reflectInverseText(policy: TransformerPolicy, expert: StateActio
   } finally {
     trainer.dispose();
   }
-  return { discriminator: disc, losses };
+  return losses;
 }

@@ -3,6 +3,8 @@
  *   sft                  supervised fine-tuning on the expert steps (the warm start of the others)
  *   stepagent-implicit   SFT, then K cycles of inspection at expert prefixes + step-DPO (π_ref = π_k)
  *   stepagent-inverse    SFT, then K cycles of inspection + step discriminator reward + PPO-clip
+ *   rft | ppo | eto      SFT, then K cycles of the baseline (src/baselines/text/), each spending the
+ *                        same number of agent actions per cycle as StepAgent's inspection
  * Evaluated on the held-out split after the warm start and after every cycle.
  */
 import { Rng } from "../../core/rng";
@@ -14,9 +16,12 @@ import { expertSteps, trainSft } from "../../policies/text_sft";
 import { inspectText } from "./inspect";
 import { reflectImplicitText } from "./implicit";
 import { reflectInverseText } from "./inverse";
+import { rftCycle } from "../../baselines/text/rft";
+import { ppoOutcomeCycle } from "../../baselines/text/ppo_outcome";
+import { etoCycle } from "../../baselines/text/eto";
 import { evaluateText, type Evaluation } from "./evaluate";
 
-export const TEXT_METHODS = ["sft", "stepagent-implicit", "stepagent-inverse"] as const;
+export const TEXT_METHODS = ["sft", "stepagent-implicit", "stepagent-inverse", "rft", "ppo", "eto"] as const;
 export type TextMethod = (typeof TEXT_METHODS)[number];
 
 export interface TextTrainOptions {
@@ -42,6 +47,8 @@ export interface TextCycleRecord {
   evaluation: Evaluation;
   pairs: number;
   matchRate: number | null;
+  /** Agent actions taken in this cycle (proposals for StepAgent, environment actions for roll-out baselines). */
+  actions: number;
   seconds: number;
 }
 
@@ -60,7 +67,8 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   for (const k of ["cycles", "dpoSteps"] as const) requireInteger(k, o[k], 0);
   const method = o.method as TextMethod;
   const { train, test } = splitTasks(family, o.seed, o.trainTasks, o.testTasks);
-  const data = expertSteps(train.map((t) => expertTrajectory(family, t)));
+  const expert = train.map((t) => expertTrajectory(family, t));
+  const data = expertSteps(expert);
   const tokenizer = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { maxWords: 400 });
   const policy = new TransformerPolicy(tokenizer, { context: 96, ...o.model, seed: o.seed });
   const rng = new Rng(o.seed);
@@ -71,14 +79,22 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
     cycles.push(r);
     onCycle?.(r);
   };
-  push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, seconds: (performance.now() - t0) / 1000 });
-  if (method !== "sft") {
+  push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
+  if (method === "rft" || method === "ppo" || method === "eto") {
+    for (let k = 1; k <= o.cycles; k++) {
+      t0 = performance.now();
+      const ctx = { family, train, expert, expertSteps: data, policy, budget: o.samplesPerStep * data.length, updateSteps: o.dpoSteps, beta: method === "ppo" ? 0.1 : o.beta, seed: o.seed + k, rng: rng.fork(`cycle-${k}`) };
+      const r = method === "rft" ? rftCycle(ctx) : method === "ppo" ? ppoOutcomeCycle(ctx) : etoCycle(ctx);
+      push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: "pairs" in r ? r.pairs : "kept" in r ? r.kept : 0, matchRate: null, actions: r.actions, seconds: (performance.now() - t0) / 1000 });
+      await new Promise<void>((res) => setImmediate(res));
+    }
+  } else if (method !== "sft") {
     for (let k = 1; k <= o.cycles; k++) {
       t0 = performance.now();
       const ins = inspectText(policy, data, { samplesPerStep: o.samplesPerStep, temperature: 1, rng: rng.fork(`cycle-${k}`) });
       if (method === "stepagent-implicit") reflectImplicitText(policy, ins.pairs, { beta: o.beta, nllWeight: o.nllWeight, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
       else reflectInverseText(policy, data, ins.samples, { beta: o.beta, steps: o.dpoSteps, batchSize: 16, seed: o.seed + k });
-      push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: ins.pairs.length, matchRate: ins.matchRate, seconds: (performance.now() - t0) / 1000 });
+      push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: ins.pairs.length, matchRate: ins.matchRate, actions: ins.proposals, seconds: (performance.now() - t0) / 1000 });
       await new Promise<void>((r) => setImmediate(r));
     }
   }
