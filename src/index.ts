@@ -70,3 +70,4 @@ export { rftCycle } from "./baselines/text/rft";
 export { ppoOutcomeCycle } from "./baselines/text/ppo_outcome";
 export { etoCycle } from "./baselines/text/eto";
 export { rollOutBudget, type TextCycleContext } from "./baselines/text/common";
+export { iprCycle } from "./baselines/text/ipr";

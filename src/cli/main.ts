@@ -43,7 +43,7 @@ Usage:
   stepagent data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
   stepagent expert-data --env household|shop|qa [--split train|test] [--tasks N] [--seed N] --out FILE
                                     the scripted expert's trajectories (ETO conversations)
-  stepagent train --env household|shop|qa --method sft|stepagent-implicit|stepagent-inverse|rft|ppo|eto [--seed N] [--out DIR]
+  stepagent train --env household|shop|qa --method sft|stepagent-implicit|stepagent-inverse|rft|ppo|eto|ipr [--seed N] [--out DIR]
         [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]
                                     train a transformer policy on a text environment and
                                     evaluate it on the held-out split (work in progress)

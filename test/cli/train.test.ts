@@ -72,3 +72,11 @@ for (const method of ["rft", "ppo", "eto"]) {
     assert.ok(used >= budget && used < budget + 8, `${method} used ${used} actions for a budget of ${budget}`);
   });
 }
+
+test("train --method ipr: Monte-Carlo step pairs within the budget (at most one step's roll-outs over)", () => {
+  const r = run("--env", "qa", "--method", "ipr", "--seed", "2", "--json", ...tiny);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  const budget = JSON.parse(run("--env", "qa", "--method", "stepagent-implicit", "--seed", "2", "--json", ...tiny).stdout).cycles[1].actions;
+  assert.ok(s.cycles[1].actions >= budget && s.cycles[1].actions <= budget + 2 * 8 + 1, `ipr used ${s.cycles[1].actions} for ${budget}`);
+});

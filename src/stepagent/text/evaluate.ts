@@ -27,9 +27,18 @@ export interface RollOut {
 
 const INVALID = /^(Nothing happens\.|Invalid action)/;
 
-export function rollOutText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature: number; rng: Rng }): RollOut[] {
+/**
+ * `prefixes[i]` (optional) are actions replayed first in episode i — the text environments are
+ * deterministic, so this puts the episode in the state an expert prefix reached; the returned
+ * steps are the policy's own, after the prefix.
+ */
+export function rollOutText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature: number; rng: Rng; prefixes?: string[][] }): RollOut[] {
   const envs = tasks.map((t) => family.make(t));
-  const obs = envs.map((e) => e.reset(options.rng));
+  const obs = envs.map((e, i) => {
+    let o = e.reset(options.rng);
+    for (const a of options.prefixes?.[i] ?? []) if (!e.done) o = e.step(a).observation;
+    return o;
+  });
   const out: RollOut[] = tasks.map((task) => ({ task, steps: [], reward: 0, success: false, invalid: 0 }));
   while (envs.some((e) => !e.done)) {
     const live = envs.map((e, i) => [e, i] as const).filter(([e]) => !e.done);

@@ -3,7 +3,7 @@
  *   sft                  supervised fine-tuning on the expert steps (the warm start of the others)
  *   stepagent-implicit   SFT, then K cycles of inspection at expert prefixes + step-DPO (π_ref = π_k)
  *   stepagent-inverse    SFT, then K cycles of inspection + step discriminator reward + PPO-clip
- *   rft | ppo | eto      SFT, then K cycles of the baseline (src/baselines/text/), each spending the
+ *   rft | ppo | eto | ipr  SFT, then K cycles of the baseline (src/baselines/text/), each spending the
  *                        same number of agent actions per cycle as StepAgent's inspection
  * Evaluated on the held-out split after the warm start and after every cycle.
  */
@@ -19,9 +19,10 @@ import { reflectInverseText } from "./inverse";
 import { rftCycle } from "../../baselines/text/rft";
 import { ppoOutcomeCycle } from "../../baselines/text/ppo_outcome";
 import { etoCycle } from "../../baselines/text/eto";
+import { iprCycle } from "../../baselines/text/ipr";
 import { evaluateText, type Evaluation } from "./evaluate";
 
-export const TEXT_METHODS = ["sft", "stepagent-implicit", "stepagent-inverse", "rft", "ppo", "eto"] as const;
+export const TEXT_METHODS = ["sft", "stepagent-implicit", "stepagent-inverse", "rft", "ppo", "eto", "ipr"] as const;
 export type TextMethod = (typeof TEXT_METHODS)[number];
 
 export interface TextTrainOptions {
@@ -80,11 +81,11 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
     onCycle?.(r);
   };
   push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
-  if (method === "rft" || method === "ppo" || method === "eto") {
+  if (method === "rft" || method === "ppo" || method === "eto" || method === "ipr") {
     for (let k = 1; k <= o.cycles; k++) {
       t0 = performance.now();
       const ctx = { family, train, expert, expertSteps: data, policy, budget: o.samplesPerStep * data.length, updateSteps: o.dpoSteps, beta: method === "ppo" ? 0.1 : o.beta, seed: o.seed + k, rng: rng.fork(`cycle-${k}`) };
-      const r = method === "rft" ? rftCycle(ctx) : method === "ppo" ? ppoOutcomeCycle(ctx) : etoCycle(ctx);
+      const r = method === "rft" ? rftCycle(ctx) : method === "ppo" ? ppoOutcomeCycle(ctx) : method === "eto" ? etoCycle(ctx) : iprCycle(ctx);
       push({ cycle: k, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: "pairs" in r ? r.pairs : "kept" in r ? r.kept : 0, matchRate: null, actions: r.actions, seconds: (performance.now() - t0) / 1000 });
       await new Promise<void>((res) => setImmediate(res));
     }
