@@ -71,3 +71,5 @@ export { ppoOutcomeCycle } from "./baselines/text/ppo_outcome";
 export { etoCycle } from "./baselines/text/eto";
 export { rollOutBudget, type TextCycleContext } from "./baselines/text/common";
 export { iprCycle } from "./baselines/text/ipr";
+export { meanCi95, tQuantile975, type MeanCi } from "./analysis/intervals";
+export { COMPARE_QUICK } from "./stepagent/text/train";

@@ -17,6 +17,7 @@ import { InputError } from "../core/errors";
 import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
 import { dataCommand, expertDataCommand } from "./data";
 import { trainCommand } from "./train";
+import { compareCommand } from "./compare";
 import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
@@ -47,6 +48,9 @@ Usage:
         [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]
                                     train a transformer policy on a text environment and
                                     evaluate it on the held-out split (work in progress)
+  stepagent compare --env household|shop|qa [--seeds 5] [--methods a,b,…] [--quick] [--json] [--out DIR]
+                                    every method on the same seeds and budget: success and KL
+                                    to the expert with 95% intervals, plots, HTML
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -163,6 +167,8 @@ export async function main(argv: string[]): Promise<number> {
         return await dataCommand(rest);
       case "train":
         return await trainCommand(rest);
+      case "compare":
+        return await compareCommand(rest);
       case "expert-data":
         return await expertDataCommand(rest);
       case "jupyter-install":
@@ -206,7 +212,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, jupyter-install, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, jupyter-install, help)`);
     }
   } catch (err) {
     if (err instanceof ReportError || err instanceof DataError) {

@@ -41,6 +41,8 @@ export interface TextTrainOptions {
 }
 
 export const QUICK: Omit<TextTrainOptions, "env" | "method" | "seed"> = { trainTasks: 30, testTasks: 20, sftSteps: 120, cycles: 1, samplesPerStep: 2, dpoSteps: 40, beta: 0.1, nllWeight: 1 };
+/** The `compare --quick` budget: a tiny model and task set, so 7 methods × 5 seeds fit in minutes. */
+export const COMPARE_QUICK: Omit<TextTrainOptions, "env" | "method" | "seed"> = { ...QUICK, trainTasks: 8, testTasks: 8, sftSteps: 30, cycles: 1, samplesPerStep: 2, dpoSteps: 15, model: { dModel: 32, heads: 2, context: 64, maxActionTokens: 16 } };
 export const FULL: Omit<TextTrainOptions, "env" | "method" | "seed"> = { trainTasks: 200, testTasks: 100, sftSteps: 1500, cycles: 3, samplesPerStep: 4, dpoSteps: 300, beta: 0.1, nllWeight: 1 };
 
 export interface TextCycleRecord {
@@ -50,6 +52,11 @@ export interface TextCycleRecord {
   matchRate: number | null;
   /** Agent actions taken in this cycle (proposals for StepAgent, environment actions for roll-out baselines). */
   actions: number;
+  /**
+   * KL(π_E‖π) at the held-out expert states. The scripted experts are deterministic, so this is
+   * exactly the mean of −log π(a_E|s) over those states (no sampling estimate needed).
+   */
+  kl: number;
   seconds: number;
 }
 
@@ -68,6 +75,7 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   for (const k of ["cycles", "dpoSteps"] as const) requireInteger(k, o[k], 0);
   const method = o.method as TextMethod;
   const { train, test } = splitTasks(family, o.seed, o.trainTasks, o.testTasks);
+  const heldOut = expertSteps(test.map((t) => expertTrajectory(family, t)));
   const expert = train.map((t) => expertTrajectory(family, t));
   const data = expertSteps(expert);
   const tokenizer = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { maxWords: 400 });
@@ -76,9 +84,11 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   const cycles: TextCycleRecord[] = [];
   let t0 = performance.now();
   trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3 });
-  const push = (r: TextCycleRecord) => {
-    cycles.push(r);
-    onCycle?.(r);
+  const push = (r: Omit<TextCycleRecord, "kl">) => {
+    const lp = policy.logProbs(heldOut.map((h) => h.state), heldOut.map((h) => h.action));
+    const full = { ...r, kl: -lp.reduce((a, b) => a + b, 0) / Math.max(1, lp.length) };
+    cycles.push(full);
+    onCycle?.(full);
   };
   push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
   if (method === "rft" || method === "ppo" || method === "eto" || method === "ipr") {

@@ -1,0 +1,90 @@
+/**
+ * `stepagent compare --env household|shop|qa [--seeds 5] [--methods a,b,…] [--quick] [--json] [--out DIR]`
+ * Every method on the same seeds and budget; success/KL per method as mean with a 95% t-interval
+ * over seeds (arquero table), success and KL per cycle (vega-lite), one HTML page.
+ */
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import * as aq from "arquero";
+import { UsageError } from "./options";
+import { initBackend, describeBackend } from "../backend";
+import { trainText, COMPARE_QUICK, FULL, TEXT_METHODS, type TextTrainResult } from "../stepagent/text/train";
+import { meanCi95 } from "../analysis/intervals";
+import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
+import { renderSvg } from "../viz/render";
+import { methodComparisonSpec } from "../viz/specs";
+
+
+export async function compareCommand(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { env: { type: "string" }, seeds: { type: "string" }, methods: { type: "string" }, quick: { type: "boolean" }, json: { type: "boolean" }, out: { type: "string" } }, strict: true, allowPositionals: false }) as never);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
+  }
+  if (!values.env) throw new UsageError("compare needs --env household|shop|qa");
+  const seeds = Number(values.seeds ?? 5);
+  if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`--seeds must be an integer ≥ 1, got ${JSON.stringify(values.seeds)}`);
+  const methods = values.methods ? String(values.methods).split(",").map((m) => m.trim()) : [...TEXT_METHODS];
+  for (const m of methods) if (!(TEXT_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods: ${TEXT_METHODS.join(", ")})`);
+  const base = values.quick ? COMPARE_QUICK : FULL;
+  const backend = await initBackend();
+  const log = (s: string) => !values.json && process.stderr.write(s + "\n");
+  log(describeBackend(backend));
+  const started = Date.now();
+  const results: TextTrainResult[] = [];
+  for (const method of methods) {
+    for (let seed = 0; seed < seeds; seed++) {
+      const r = await trainText({ ...base, env: values.env as string, method, seed });
+      r.policy.dispose();
+      results.push(r);
+      const last = r.cycles[r.cycles.length - 1];
+      log(`${method} seed ${seed}: success ${(100 * last.evaluation.successRate).toFixed(1)}%, KL ${last.kl.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s so far)`);
+    }
+  }
+  const rows = methods.map((method) => {
+    const mine = results.filter((r) => r.method === method).map((r) => r.cycles[r.cycles.length - 1]);
+    const success = meanCi95(mine.map((c) => c.evaluation.successRate));
+    const kl = meanCi95(mine.map((c) => c.kl));
+    const reward = meanCi95(mine.map((c) => c.evaluation.meanReward));
+    return {
+      method,
+      successMean: success.mean,
+      successCi95: success.ci95,
+      rewardMean: reward.mean,
+      klMean: kl.mean,
+      klCi95: kl.ci95,
+      invalidRate: mine.reduce((a, c) => a + c.evaluation.invalidRate, 0) / mine.length,
+      meanSteps: mine.reduce((a, c) => a + c.evaluation.meanSteps, 0) / mine.length,
+    };
+  });
+  const summary = { env: values.env, seeds, quick: Boolean(values.quick), backend: backend.name, seconds: (Date.now() - started) / 1000, budget: base, rows };
+  if (values.out) {
+    const perCycle = (field: "success" | "kl") =>
+      methods.flatMap((method) => {
+        const mine = results.filter((r) => r.method === method);
+        return mine[0].cycles.map((c, k) => ({ method, cycle: c.cycle, value: mine.reduce((a, r) => a + (field === "kl" ? r.cycles[k].kl : r.cycles[k].evaluation.successRate), 0) / mine.length }));
+      });
+    const svgS = await renderSvg(methodComparisonSpec(perCycle("success"), { title: `Held-out success per cycle — ${values.env}, mean of ${seeds} seeds`, yTitle: "success rate" }));
+    const svgK = await renderSvg(methodComparisonSpec(perCycle("kl"), { title: "KL(π_E‖π) at held-out expert states", yTitle: "KL (nats)", log: true }));
+    const fmtCi = (c: [number, number]) => `[${c[0].toFixed(3)}, ${c[1].toFixed(3)}]`;
+    const table = aq
+      .from(rows.map((r) => ({ method: r.method, success: r.successMean.toFixed(3), "success 95% CI": fmtCi(r.successCi95), reward: r.rewardMean.toFixed(3), KL: r.klMean.toFixed(3), "KL 95% CI": fmtCi(r.klCi95), "invalid actions": r.invalidRate.toFixed(3) })))
+      .toHTML();
+    await writeFolderAtomic(values.out as string, (dir) => {
+      writeFileAtomic(path.join(dir, "compare.json"), JSON.stringify(summary, null, 2) + "\n");
+      writeFileAtomic(path.join(dir, "success.svg"), svgS);
+      writeFileAtomic(path.join(dir, "kl.svg"), svgK);
+      writeFileAtomic(
+        path.join(dir, "index.html"),
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>stepagent compare — ${values.env}</title><style>body{font-family:"DejaVu Sans",sans-serif;max-width:1000px;margin:2em auto}td,th{padding:3px 8px;border-bottom:1px solid #ddd}</style></head><body>
+<h1>Methods compared on ${values.env}</h1><p>${seeds} seeds, ${values.quick ? "quick" : "full"} budget, backend ${backend.name}; means with 95% t-intervals over seeds.</p>
+${table}<figure>${svgS}</figure><figure>${svgK}</figure></body></html>\n`,
+      );
+    });
+    log(`wrote ${path.resolve(values.out as string)}/index.html`);
+  }
+  if (values.json) process.stdout.write(JSON.stringify(summary) + "\n");
+  else for (const r of rows) process.stdout.write(`${r.method.padEnd(20)} success ${r.successMean.toFixed(3)} ${JSON.stringify(r.successCi95.map((x) => +x.toFixed(3)))}  KL ${r.klMean.toFixed(3)}\n`);
+  return 0;
+}

@@ -1,0 +1,48 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { meanCi95 } from "../../src/analysis/intervals";
+import { initBackend } from "../../src/backend";
+import { trainText, COMPARE_QUICK } from "../../src/stepagent/text/train";
+
+const BIN = path.resolve(__dirname, "../../dist/cli/main.js");
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, "compare", ...args], { encoding: "utf8" });
+
+test("compare --json: one row per method, intervals recomputed from the per-seed runs, files in --out", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-compare-"));
+  const out = path.join(dir, "cmp");
+  const r = run("--env", "qa", "--seeds", "2", "--methods", "sft,stepagent-implicit", "--quick", "--json", "--out", out);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim());
+  assert.equal(s.env, "qa");
+  assert.deepEqual(s.rows.map((x: { method: string }) => x.method), ["sft", "stepagent-implicit"]);
+  for (const row of s.rows) {
+    assert.ok(row.successCi95[0] <= row.successMean && row.successMean <= row.successCi95[1]);
+    assert.ok(row.klMean > 0);
+  }
+  // The sft row equals a recomputation in this process: trainText on the same budget and seeds.
+  await initBackend();
+  const finals = [];
+  for (const seed of [0, 1]) {
+    const t = await trainText({ ...COMPARE_QUICK, env: "qa", method: "sft", seed });
+    t.policy.dispose();
+    finals.push(t.cycles[t.cycles.length - 1]);
+  }
+  const success = meanCi95(finals.map((c) => c.evaluation.successRate));
+  const kl = meanCi95(finals.map((c) => c.kl));
+  assert.equal(s.rows[0].successMean, success.mean);
+  assert.deepEqual(s.rows[0].successCi95, success.ci95);
+  assert.ok(Math.abs(s.rows[0].klMean - kl.mean) < 1e-9, `${s.rows[0].klMean} vs ${kl.mean}`);
+  assert.equal(fs.readdirSync(out).sort().join(","), "compare.json,index.html,kl.svg,success.svg");
+});
+
+test("compare: an unknown method is named, nothing written", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-compare-"));
+  const r = run("--env", "qa", "--methods", "sft,alchemy", "--out", path.join(dir, "x"));
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--methods: unknown method "alchemy"/);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
