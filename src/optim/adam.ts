@@ -4,6 +4,7 @@
  * the end, so repeated cycles do not grow `tf.memory().numTensors`.
  */
 import { tf } from "../backend";
+import { Rng } from "../core/rng";
 
 export interface AdamOptions {
   /** Optimisation steps (full batch). Default 400. */
@@ -91,4 +92,27 @@ export class AdamTrainer {
   dispose(): void {
     for (const x of [...this.m, ...this.v]) x.dispose();
   }
+}
+
+/**
+ * The mini-batch loop every sequence-policy update shares: `steps` Adam steps, each on a batch of
+ * min(batchSize, count) indices drawn with replacement from [0, count) by the seeded stream
+ * `stream`. Returns the losses; the trainer stays the caller's to dispose.
+ */
+export function minibatchSteps(
+  trainer: AdamTrainer,
+  count: number,
+  options: { steps: number; batchSize: number; seed: number; stream: string; onStep?: (step: number, loss: number) => void },
+  loss: (indices: number[]) => tf.Scalar,
+): number[] {
+  const rng = new Rng(options.seed).fork(options.stream);
+  const B = Math.min(options.batchSize, count);
+  const losses: number[] = [];
+  for (let step = 0; step < options.steps; step++) {
+    const idx = Array.from({ length: B }, () => rng.int(count));
+    const value = trainer.step(() => loss(idx));
+    losses.push(value);
+    options.onStep?.(step, value);
+  }
+  return losses;
 }

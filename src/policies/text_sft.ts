@@ -4,8 +4,7 @@
  * Adam. Also the warm start of StepAgent on the text environments.
  */
 import { tf } from "../backend";
-import { Rng } from "../core/rng";
-import { AdamTrainer } from "../optim/adam";
+import { AdamTrainer, minibatchSteps } from "../optim/adam";
 import type { TextTrajectory } from "../data/formats";
 import type { TransformerPolicy } from "./transformer";
 
@@ -43,14 +42,8 @@ export function nllLoss(policy: TransformerPolicy, batch: StateAction[]): tf.Sca
 
 export function trainSft(policy: TransformerPolicy, data: StateAction[], options: SftOptions, trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 3e-3)): { losses: number[]; trainer: AdamTrainer } {
   if (data.length === 0) throw new Error("trainSft: no training examples");
-  const rng = new Rng(options.seed).fork("sft-batches");
-  const B = Math.min(options.batchSize ?? 32, data.length);
-  const losses: number[] = [];
-  for (let step = 0; step < options.steps; step++) {
-    const batch = Array.from({ length: B }, () => data[rng.int(data.length)]);
-    const loss = trainer.step(() => nllLoss(policy, batch));
-    losses.push(loss);
-    options.onStep?.(step, loss);
-  }
+  const losses = minibatchSteps(trainer, data.length, { steps: options.steps, batchSize: options.batchSize ?? 32, seed: options.seed, stream: "sft-batches", onStep: options.onStep }, (idx) =>
+    nllLoss(policy, idx.map((i) => data[i])),
+  );
   return { losses, trainer };
 }

@@ -5,8 +5,7 @@
  * π_ref = π_k, plus an NLL term on the expert trajectory as in ETO's SFT-regularised variant.
  */
 import { tf } from "../../backend";
-import { AdamTrainer } from "../../optim/adam";
-import { Rng } from "../../core/rng";
+import { AdamTrainer, minibatchSteps } from "../../optim/adam";
 import type { StateAction } from "../../policies/text_sft";
 import { policyState } from "../../policies/text_sft";
 import { rollOutBudget, type TextCycleContext } from "./common";
@@ -19,28 +18,24 @@ export function etoCycle(ctx: TextCycleContext, nllWeight = 0.1): { actions: num
   const sum = (steps: StateAction[]) => ctx.policy.logProbs(steps.map((s) => s.state), steps.map((s) => s.action)).reduce((a, b) => a + b, 0);
   const ref = pairs.map((p) => ({ chosen: sum(p.chosen), rejected: sum(p.rejected) }));
   const trainer = new AdamTrainer(ctx.policy.trainable(), 1e-3);
-  const rng = new Rng(ctx.seed).fork("eto-batches");
   try {
-    for (let s = 0; s < ctx.updateSteps; s++) {
-      const idx = Array.from({ length: Math.min(4, pairs.length) }, () => rng.int(pairs.length));
-      trainer.step(() => {
-        // Each trajectory's log-prob is the sum of its steps' log-probs (one batch, then segment sums).
-        const steps: StateAction[] = [];
-        const owner: number[] = [];
-        idx.forEach((i, j) => {
-          for (const st of pairs[i].chosen) (steps.push(st), owner.push(2 * j));
-          for (const st of pairs[i].rejected) (steps.push(st), owner.push(2 * j + 1));
-        });
-        const per = ctx.policy.sequenceLogProb(ctx.policy.encode(steps.map((x) => x.state), steps.map((x) => x.action)));
-        const traj = tf.reshape(tf.unsortedSegmentSum(per, tf.tensor1d(owner, "int32"), 2 * idx.length), [idx.length, 2]);
-        const refs = tf.tensor2d(idx.flatMap((i) => [ref[i].chosen, ref[i].rejected]), [idx.length, 2]);
-        const d = tf.sub(traj, refs);
-        const margin = tf.sub(tf.slice(d, [0, 0], [-1, 1]), tf.slice(d, [0, 1], [-1, 1]));
-        const dpo = tf.mean(tf.softplus(tf.mul(-ctx.beta, margin)));
-        const nll = tf.neg(tf.mean(tf.slice(traj, [0, 0], [-1, 1])));
-        return tf.add(dpo, tf.mul(nllWeight, nll)) as tf.Scalar;
+    minibatchSteps(trainer, pairs.length, { steps: ctx.updateSteps, batchSize: 4, seed: ctx.seed, stream: "eto-batches" }, (idx) => {
+      // Each trajectory's log-prob is the sum of its steps' log-probs (one batch, then segment sums).
+      const steps: StateAction[] = [];
+      const owner: number[] = [];
+      idx.forEach((i, j) => {
+        for (const st of pairs[i].chosen) (steps.push(st), owner.push(2 * j));
+        for (const st of pairs[i].rejected) (steps.push(st), owner.push(2 * j + 1));
       });
-    }
+      const per = ctx.policy.sequenceLogProb(ctx.policy.encode(steps.map((x) => x.state), steps.map((x) => x.action)));
+      const traj = tf.reshape(tf.unsortedSegmentSum(per, tf.tensor1d(owner, "int32"), 2 * idx.length), [idx.length, 2]);
+      const refs = tf.tensor2d(idx.flatMap((i) => [ref[i].chosen, ref[i].rejected]), [idx.length, 2]);
+      const d = tf.sub(traj, refs);
+      const margin = tf.sub(tf.slice(d, [0, 0], [-1, 1]), tf.slice(d, [0, 1], [-1, 1]));
+      const dpo = tf.mean(tf.softplus(tf.mul(-ctx.beta, margin)));
+      const nll = tf.neg(tf.mean(tf.slice(traj, [0, 0], [-1, 1])));
+      return tf.add(dpo, tf.mul(nllWeight, nll)) as tf.Scalar;
+    });
   } finally {
     trainer.dispose();
   }

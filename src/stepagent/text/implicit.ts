@@ -5,9 +5,8 @@
  * action-token log-probs.
  */
 import { tf } from "../../backend";
-import { Rng } from "../../core/rng";
 import type { StepPair } from "../../core/types";
-import { AdamTrainer } from "../../optim/adam";
+import { AdamTrainer, minibatchSteps } from "../../optim/adam";
 import type { TransformerPolicy } from "../../policies/transformer";
 
 export interface TextImplicitOptions {
@@ -35,18 +34,12 @@ export function reflectImplicitText(policy: TransformerPolicy, pairs: StepPair<s
   const refChosen = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.chosen));
   const refRejected = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.rejected));
   const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
-  const rng = new Rng(options.seed).fork("dpo-batches");
-  const B = Math.min(options.batchSize ?? 32, pairs.length);
-  const losses: number[] = [];
   try {
-    for (let s = 0; s < options.steps; s++) {
-      const idx = Array.from({ length: B }, () => rng.int(pairs.length));
-      const batch = idx.map((i) => pairs[i]);
-      const ref = { chosen: Float64Array.from(idx, (i) => refChosen[i]), rejected: Float64Array.from(idx, (i) => refRejected[i]) };
-      losses.push(trainer.step(() => stepDpoLoss(policy, batch, ref, options.beta, options.nllWeight)));
-    }
+    const losses = minibatchSteps(trainer, pairs.length, { steps: options.steps, batchSize: options.batchSize ?? 32, seed: options.seed, stream: "dpo-batches" }, (idx) =>
+      stepDpoLoss(policy, idx.map((i) => pairs[i]), { chosen: Float64Array.from(idx, (i) => refChosen[i]), rejected: Float64Array.from(idx, (i) => refRejected[i]) }, options.beta, options.nllWeight),
+    );
+    return { losses };
   } finally {
     trainer.dispose();
   }
-  return { losses };
 }

@@ -9,8 +9,7 @@
  *    estimated on the same samples.
  */
 import { tf } from "../../backend";
-import { Rng } from "../../core/rng";
-import { AdamTrainer } from "../../optim/adam";
+import { AdamTrainer, minibatchSteps } from "../../optim/adam";
 import type { StateAction } from "../../policies/text_sft";
 import type { TransformerPolicy } from "../../policies/transformer";
 
@@ -113,26 +112,17 @@ export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], adv
   const refLogp = policy.logProbs(samples.map((p) => p.state), samples.map((p) => p.action));
   const clip = options.clip ?? 0.2;
   const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
-  const rng = new Rng(options.seed).fork("ppo-batches");
-  const B = Math.min(options.batchSize ?? 16, samples.length);
-  const losses: number[] = [];
   try {
-    for (let s = 0; s < options.steps; s++) {
-      const idx = Array.from({ length: B }, () => rng.int(samples.length));
-      losses.push(
-        trainer.step(() => {
-          const logp = policy.sequenceLogProb(policy.encode(idx.map((i) => samples[i].state), idx.map((i) => samples[i].action)));
-          const logRatio = tf.sub(logp, tf.tensor1d(Float32Array.from(idx, (i) => refLogp[i])));
-          const ratio = tf.exp(logRatio);
-          const a = tf.tensor1d(Float32Array.from(idx, (i) => advantages[i]));
-          const surrogate = tf.mean(tf.minimum(tf.mul(ratio, a), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), a)));
-          const kl = tf.mean(tf.mul(ratio, logRatio));
-          return tf.neg(tf.sub(surrogate, tf.mul(options.beta, kl))) as tf.Scalar;
-        }),
-      );
-    }
+    return minibatchSteps(trainer, samples.length, { steps: options.steps, batchSize: options.batchSize ?? 16, seed: options.seed, stream: "ppo-batches" }, (idx) => {
+      const logp = policy.sequenceLogProb(policy.encode(idx.map((i) => samples[i].state), idx.map((i) => samples[i].action)));
+      const logRatio = tf.sub(logp, tf.tensor1d(Float32Array.from(idx, (i) => refLogp[i])));
+      const ratio = tf.exp(logRatio);
+      const a = tf.tensor1d(Float32Array.from(idx, (i) => advantages[i]));
+      const surrogate = tf.mean(tf.minimum(tf.mul(ratio, a), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), a)));
+      const kl = tf.mean(tf.mul(ratio, logRatio));
+      return tf.neg(tf.sub(surrogate, tf.mul(options.beta, kl))) as tf.Scalar;
+    });
   } finally {
     trainer.dispose();
   }
-  return losses;
 }
