@@ -87,3 +87,15 @@ test("inverse: the step discriminator separates expert steps from proposals, and
   assert.ok(score > 0, `advantage-weighted log-prob change ${score}`);
   policy.dispose();
 });
+
+test("RFT cycles leave the tensor count flat (the SFT trainer's moments are released)", async () => {
+  await initBackend();
+  const { rftCycle } = await import("../../src/baselines/text/rft");
+  const policy = new TransformerPolicy(tok, tiny);
+  const ctx = { family: family as never, train, expert: train.map((t) => expertTrajectory(family, t)), expertSteps: data, policy, budget: 20, updateSteps: 2, beta: 0.1, seed: 0, rng: new Rng(7) };
+  rftCycle(ctx);
+  const after1 = tf.memory().numTensors;
+  rftCycle({ ...ctx, seed: 1 });
+  assert.equal(tf.memory().numTensors, after1);
+  policy.dispose();
+});

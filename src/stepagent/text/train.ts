@@ -83,7 +83,7 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   const rng = new Rng(o.seed);
   const cycles: TextCycleRecord[] = [];
   let t0 = performance.now();
-  trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3 });
+  trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3 }).trainer.dispose();
   const push = (r: Omit<TextCycleRecord, "kl">) => {
     const lp = policy.logProbs(heldOut.map((h) => h.state), heldOut.map((h) => h.action));
     const full = { ...r, kl: -lp.reduce((a, b) => a + b, 0) / Math.max(1, lp.length) };
