@@ -4,9 +4,8 @@
  * over seeds (arquero table), success and KL per cycle (vega-lite), one HTML page.
  */
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import * as aq from "arquero";
-import { UsageError } from "./options";
+import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, COMPARE_QUICK, FULL, TEXT_METHODS, type TextTrainResult } from "../stepagent/text/train";
 import { meanCi95 } from "../analysis/intervals";
@@ -16,15 +15,9 @@ import { methodComparisonSpec } from "../viz/specs";
 
 
 export async function compareCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { env: { type: "string" }, seeds: { type: "string" }, methods: { type: "string" }, quick: { type: "boolean" }, json: { type: "boolean" }, out: { type: "string" } }, strict: true, allowPositionals: false }) as never);
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
-  }
+  const { values } = parseFlags(argv, { strings: ["env", "seeds", "methods", "out"], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("compare needs --env household|shop|qa");
-  const seeds = Number(values.seeds ?? 5);
-  if (!Number.isInteger(seeds) || seeds < 1) throw new UsageError(`--seeds must be an integer ≥ 1, got ${JSON.stringify(values.seeds)}`);
+  const seeds = intOption(values, "seeds", 5, 1);
   const methods = values.methods ? String(values.methods).split(",").map((m) => m.trim()) : [...TEXT_METHODS];
   for (const m of methods) if (!(TEXT_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods: ${TEXT_METHODS.join(", ")})`);
   const base = values.quick ? COMPARE_QUICK : FULL;

@@ -8,21 +8,17 @@
  */
 import * as fs from "node:fs";
 import * as readline from "node:readline";
-import { parseArgs } from "node:util";
 import { DataError, FORMATS, type Format } from "../data/formats";
 import { newReport, readTrajectories, writeTrajectories } from "../data/io";
 import { trajectoryStats } from "../data/stats";
 import { EXPORTS, exportRows, parseInspectionRecord, stepPrompts, type ExportFormat } from "../data/export";
-import { UsageError } from "./options";
+import { UsageError, intOption, parseFlags } from "./options";
 import { streamToFileAtomic } from "../report/atomic";
 import { TEXT_ENVS, expertTrajectory, splitTasks, textEnv } from "../envs/text";
 
-function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    return parseArgs({ args: argv, options: { format: { type: "string" }, lenient: { type: "boolean" }, ...extra }, strict: true, allowPositionals: true }) as never;
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
-  }
+/** The flags every data command takes (--format, --lenient) plus its own. */
+function args(argv: string[], strings: string[] = [], booleans: string[] = []) {
+  return parseFlags(argv, { strings: ["format", ...strings], booleans: ["lenient", ...booleans], positionals: true });
 }
 
 function oneFile(positionals: string[], what: string): string {
@@ -57,7 +53,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
     case "stats": {
-      const { values, positionals } = args(rest, { json: { type: "boolean" } });
+      const { values, positionals } = args(rest, [], ["json"]);
       const file = oneFile(positionals, "stats");
       const report = newReport();
       const stats = await trajectoryStats(readTrajectories(file, { format: formatFlag(values.format as string, "--format"), lenient: values.lenient as boolean }, report), report);
@@ -80,7 +76,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case "convert": {
-      const { values, positionals } = args(rest, { to: { type: "string" }, out: { type: "string" }, jsonl: { type: "boolean" } });
+      const { values, positionals } = args(rest, ["to", "out"], ["jsonl"]);
       const file = oneFile(positionals, "convert");
       const to = formatFlag(values.to as string, "--to");
       if (!to) throw new UsageError(`data convert needs --to (${FORMATS.join(", ")})`);
@@ -92,7 +88,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case "prompts": {
-      const { values, positionals } = args(rest, { out: { type: "string" } });
+      const { values, positionals } = args(rest, ["out"]);
       const file = oneFile(positionals, "prompts");
       if (!values.out) throw new UsageError("data prompts needs --out FILE.jsonl");
       const report = newReport();
@@ -106,7 +102,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case "pairs": {
-      const { values, positionals } = args(rest, { to: { type: "string" }, out: { type: "string" } });
+      const { values, positionals } = args(rest, ["to", "out"]);
       const file = oneFile(positionals, "pairs");
       const to = values.to as string | undefined;
       if (!to || !(EXPORTS as readonly string[]).includes(to)) throw new UsageError(`data pairs needs --to ${EXPORTS.join("|")}${to ? `, got ${JSON.stringify(to)}` : ""}`);
@@ -145,16 +141,14 @@ export async function dataCommand(argv: string[]): Promise<number> {
 
 /** `stepagent expert-data`: the scripted expert's trajectories on generated tasks, as ETO conversations. */
 export async function expertDataCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { env: { type: "string" }, split: { type: "string" }, tasks: { type: "string" }, seed: { type: "string" }, out: { type: "string" }, jsonl: { type: "boolean" } });
+  const { values, positionals } = args(argv, ["env", "split", "tasks", "seed", "out"], ["jsonl"]);
   if (positionals.length) throw new UsageError(`expert-data takes no positional arguments, got ${positionals.join(" ")}`);
   if (!values.env) throw new UsageError(`expert-data needs --env (${Object.keys(TEXT_ENVS).join(", ")})`);
   const family = textEnv(values.env as string);
   const split = (values.split as string | undefined) ?? "train";
   if (split !== "train" && split !== "test") throw new UsageError(`--split must be train or test, got ${JSON.stringify(split)}`);
-  const count = Number(values.tasks ?? 50);
-  const seed = Number(values.seed ?? 0);
-  if (!Number.isInteger(count) || count < 1) throw new UsageError(`--tasks must be an integer ≥ 1, got ${JSON.stringify(values.tasks)}`);
-  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer ≥ 0, got ${JSON.stringify(values.seed)}`);
+  const count = intOption(values, "tasks", 50, 1);
+  const seed = intOption(values, "seed", 0, 0);
   if (!values.out) throw new UsageError("expert-data needs --out FILE");
   const tasks = splitTasks(family, seed, split === "train" ? count : 0, split === "test" ? count : 0)[split];
   const n = await writeTrajectories(values.out as string, tasks.map((t) => expertTrajectory(family, t)), "sharegpt", Boolean(values.jsonl));

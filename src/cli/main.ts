@@ -10,11 +10,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { SingleBar, Presets } from "cli-progress";
 import { describeBackend, initBackend } from "../backend";
 import { InputError } from "../core/errors";
-import { parseConvergenceFlags, UsageError, type ConvergenceFlags } from "./options";
+import { parseConvergenceFlags, parseFlags, UsageError, type ConvergenceFlags } from "./options";
 import { dataCommand, expertDataCommand } from "./data";
 import { trainCommand } from "./train";
 import { compareCommand } from "./compare";
@@ -137,14 +136,6 @@ async function convergence(f: ConvergenceFlags): Promise<void> {
   if (f.out) process.stdout.write(`wrote ${path.resolve(f.out)}/index.html\n`);
 }
 
-function parseReportArgs(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: { out: { type: "string" }, kernel: { type: "string" }, timeout: { type: "string" } }, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -153,12 +144,12 @@ export async function main(argv: string[]): Promise<number> {
         await convergence(parseConvergenceFlags(rest));
         return 0;
       case "report": {
-        const { values, positionals } = parseReportArgs(rest);
+        const { values, positionals } = parseFlags(rest, { strings: ["out", "kernel", "timeout"], positionals: true });
         if (positionals.length === 0) throw new UsageError("report needs at least one notebook, e.g. stepagent report notebooks/02-convergence-analysis.ipynb");
         for (const nb of positionals) {
           const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
           if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) throw new UsageError(`--timeout must be a positive integer (seconds per cell), got ${JSON.stringify(values.timeout)}`);
-          const r = reportNotebook(nb, values.out, { kernel: values.kernel, timeoutSeconds: timeout });
+          const r = reportNotebook(nb, values.out as string | undefined, { kernel: values.kernel as string | undefined, timeoutSeconds: timeout });
           process.stdout.write(`${nb}: executed in ${r.seconds.toFixed(1)} s → ${path.relative(process.cwd(), r.html)}, ${path.relative(process.cwd(), r.ipynb)}\n`);
         }
         return 0;

@@ -73,18 +73,37 @@ export const convergenceDefaults: Record<string, string> = {
   "expert-temperature": "1",
 };
 
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+/**
+ * `node:util`'s parseArgs in strict mode (unknown flags are errors), its messages turned into
+ * UsageErrors: `strings` take a value, `booleans` do not.
+ */
+export function parseFlags(argv: string[], spec: { strings?: readonly string[]; booleans?: readonly string[]; positionals?: boolean }): { values: FlagValues; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const f of spec.strings ?? []) options[f] = { type: "string" };
+  for (const f of spec.booleans ?? []) options[f] = { type: "boolean" };
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: spec.positionals ?? false }) as never;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag").replace(/\. To specify a positional argument.*$/, ""));
+  }
+}
+
+/** An integer flag ≥ `min`, or `fallback` when absent. */
+export function intOption(values: FlagValues, flag: string, fallback: number, min: number): number {
+  const raw = values[flag];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 const stringFlags = ["states", "actions", "horizon", "beta", "cycles", "mode", "reflection", "seed", "episodes", "samples-per-step", "solver", "expert-temperature", "adam-steps", "out"] as const;
 
 /** Parses `argv` (after the subcommand) for `convergence`-style commands. */
 export function parseConvergenceFlags(argv: string[], defaults: Record<string, string> = convergenceDefaults): ConvergenceFlags {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const options: Record<string, { type: "string" | "boolean" }> = { json: { type: "boolean" }, "allow-divergence": { type: "boolean" }, "no-notebooks": { type: "boolean" } };
-    for (const f of stringFlags) options[f] = { type: "string" };
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag").replace(/\. To specify a positional argument.*$/, ""));
-  }
+  const { values } = parseFlags(argv, { strings: stringFlags, booleans: ["json", "allow-divergence", "no-notebooks"] });
   const input: Record<string, unknown> = { json: false, "allow-divergence": false, ...defaults };
   for (const [k, v] of Object.entries(values)) if (v !== undefined && k !== "no-notebooks") input[k] = v;
   const parsed = convergenceSchema.safeParse(input);

@@ -4,32 +4,17 @@
  * Writes DIR/metrics.json and DIR/policy.json (a checkpoint), both or neither.
  */
 import * as path from "node:path";
-import { parseArgs } from "node:util";
-import { UsageError } from "./options";
+import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, QUICK, FULL, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
 import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
 import { saveCheckpoint } from "../policies/checkpoint";
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const flags = ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks"];
-    const options: Record<string, { type: "string" | "boolean" }> = { quick: { type: "boolean" }, json: { type: "boolean" } };
-    for (const f of flags) options[f] = { type: "string" };
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as never);
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^Unknown option/, "unknown flag"));
-  }
+  const { values } = parseFlags(argv, { strings: ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks"], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("train needs --env household|shop|qa");
   if (!values.method) throw new UsageError(`train needs --method (${TEXT_METHODS.join(", ")})`);
-  const int = (flag: string, fallback: number, min: number) => {
-    const raw = values[flag];
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-    return n;
-  };
+  const int = (flag: string, fallback: number, min: number) => intOption(values, flag, fallback, min);
   const base = values.quick ? QUICK : FULL;
   const options: TextTrainOptions = {
     ...base,
