@@ -13,6 +13,21 @@ type CpuBackend = {
   makeTensorInfo(shape: number[], dtype: string, values: Float32Array | Int32Array): tf.TensorInfo;
 };
 
+/**
+ * out[ids[r]] += x[r] for every row r (rows of `inner` values; `out` must start at zero). Rows with
+ * an out-of-range id are dropped, as in TensorFlow. Shared by the cpu and wasm kernels.
+ */
+export function scatterAddRows(x: ArrayLike<number>, ids: ArrayLike<number>, rows: number, numSegments: number, out: Float32Array | Int32Array): void {
+  const inner = rows === 0 ? 0 : x.length / rows;
+  for (let r = 0; r < rows; r++) {
+    const seg = ids[r];
+    if (seg < 0 || seg >= numSegments) continue;
+    const o = seg * inner;
+    const i0 = r * inner;
+    for (let j = 0; j < inner; j++) out[o + j] += x[i0 + j];
+  }
+}
+
 export function unsortedSegmentSumCpu({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const cpu = backend as CpuBackend;
   const x = inputs.x as tf.TensorInfo;
@@ -23,13 +38,7 @@ export function unsortedSegmentSumCpu({ inputs, backend, attrs }: { inputs: tf.N
   const rows = ids.shape.reduce((p, q) => p * q, 1);
   const inner = rows === 0 ? 0 : xv.length / rows;
   const out = x.dtype === "int32" ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
-  for (let r = 0; r < rows; r++) {
-    const seg = iv[r];
-    if (seg < 0 || seg >= numSegments) continue; // TF semantics: out-of-range ids are dropped
-    const o = seg * inner;
-    const i0 = r * inner;
-    for (let j = 0; j < inner; j++) out[o + j] += xv[i0 + j];
-  }
+  scatterAddRows(xv, iv, rows, numSegments, out);
   return cpu.makeTensorInfo([numSegments, ...x.shape.slice(ids.shape.length)], x.dtype, out);
 }
 

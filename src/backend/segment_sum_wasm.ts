@@ -4,6 +4,7 @@
  * over the rows, like the cpu version in segment_sum.ts.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { scatterAddRows } from "./segment_sum";
 
 type WasmBackend = {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -22,14 +23,7 @@ export function unsortedSegmentSumWasm({ inputs, backend, attrs }: { inputs: tf.
   const iv = wasm.typedArrayFromHeap(ids);
   const ov = wasm.typedArrayFromHeap(out);
   ov.fill(0);
-  const inner = rows === 0 ? 0 : xv.length / rows;
-  for (let r = 0; r < rows; r++) {
-    const seg = iv[r];
-    if (seg < 0 || seg >= numSegments) continue;
-    const o = seg * inner;
-    const i0 = r * inner;
-    for (let j = 0; j < inner; j++) ov[o + j] += xv[i0 + j];
-  }
+  scatterAddRows(xv, iv, rows, numSegments, ov as Float32Array | Int32Array);
   return out;
 }
 
