@@ -66,8 +66,12 @@ function classTables(inspection: Inspection, S: number, A: number) {
 }
 
 export function trainDiscriminator(inspection: Inspection, S: number, A: number, options: InverseOptions): { reward: TabularReward; diagnostics: ReflectionDiagnostics } {
+  return fitDiscriminator(classTables(inspection, S, A), S, A, options);
+}
+
+function fitDiscriminator(tables: ReturnType<typeof classTables>, S: number, A: number, options: InverseOptions): { reward: TabularReward; diagnostics: ReflectionDiagnostics } {
   const l2 = options.discriminatorL2 ?? 0;
-  const { P, N, stateWeight, expertStateTotal } = classTables(inspection, S, A);
+  const { P, N, stateWeight, expertStateTotal } = tables;
   if (l2 === 0) {
     // Without L2 an action seen in one class only has an infinite logit: say where, instead of returning ±∞.
     for (let i = 0; i < S * A; i++) {
@@ -206,8 +210,10 @@ export function reflectInverse(policy: TabularPolicy, inspection: Inspection, op
   const S = policy.numStates;
   const A = policy.numActions;
   const beta = options.beta;
-  const disc = trainDiscriminator(inspection, S, A, options);
-  const { N, stateWeight } = classTables(inspection, S, A);
+  // The class tables are built once: the discriminator and the advantages both read them.
+  const tables = classTables(inspection, S, A);
+  const disc = fitDiscriminator(tables, S, A, options);
+  const { N, stateWeight } = tables;
   const { Q, adv } = advantages(N, disc.reward.values, policy);
   if (options.solver === "newton64") {
     if (options.clip !== undefined) throw new InputError("clip", "PPO clipping is only available with the tfjs solver (the clipped surrogate is not smooth)");

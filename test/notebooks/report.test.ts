@@ -48,7 +48,7 @@ test("a missing kernel: the message says how to install it", () => {
   assert.match(r.stderr, /npm run jupyter:install/);
 });
 
-test("the HTML report draws its charts in headless Chromium", { skip: false }, () => {
+test("the HTML report draws its charts in headless Chromium", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-report-"));
   const r = stepagent("report", path.join(ROOT, "notebooks/01-quickstart.ipynb"), "--out", dir);
   assert.equal(r.status, 0, r.stderr);
