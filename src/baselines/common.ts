@@ -6,7 +6,7 @@
  * samples (StepAgent: n proposals per expert step; outcome-reward PG: n·episodes roll-outs of H
  * steps). Behaviour cloning uses the expert steps only.
  */
-import type { ConvergenceRun, ConvergenceTask } from "../stepagent/cycle";
+import { defaultEpisodes, type ConvergenceRun, type ConvergenceTask } from "../stepagent/cycle";
 import type { TabularPolicy } from "../policies/tabular";
 import { klToExpert } from "../analysis/kl";
 import { expectedReturn } from "../envs/tabular";
@@ -44,7 +44,7 @@ export interface BaselineOptions {
 export function resolveBudget(task: ConvergenceTask, o: BaselineOptions) {
   return {
     cycles: requireInteger("cycles", o.cycles, 0),
-    episodes: requireInteger("episodes", o.episodes ?? Math.ceil((400 * task.mdp.numStates) / task.mdp.horizon), 1),
+    episodes: requireInteger("episodes", o.episodes ?? defaultEpisodes(task.mdp), 1),
     samplesPerStep: requireInteger("samplesPerStep", o.samplesPerStep ?? 8, 1),
   };
 }

@@ -106,6 +106,14 @@ export interface ConvergenceRun {
   final: TabularPolicy;
 }
 
+/**
+ * Default expert episodes per sampled inspection: ⌈400·S/H⌉, about 400 expert steps per state. The
+ * baselines' budget and the sampling band use the same number, so it lives here once.
+ */
+export function defaultEpisodes(mdp: TabularMdp): number {
+  return Math.ceil((400 * mdp.numStates) / mdp.horizon);
+}
+
 /** Checks β and says plainly what goes wrong for β ≤ 1/2. */
 export function checkBeta(beta: number, allowDivergence = false): void {
   if (!Number.isFinite(beta) || beta <= 0) throw new InputError("beta", `must be a number > 0, got ${beta}`);
@@ -123,7 +131,6 @@ export function resolveOptions(task: ConvergenceTask, o: StepAgentOptions): Requ
   if (o.reflection !== "implicit" && o.reflection !== "inverse") throw new InputError("reflection", `must be "implicit" or "inverse", got ${JSON.stringify(o.reflection)}`);
   if (o.mode !== "exact" && o.mode !== "sampled") throw new InputError("mode", `must be "exact" or "sampled", got ${JSON.stringify(o.mode)}`);
   const K = requireInteger("cycles", o.cycles, 0);
-  const { numStates: S, horizon: H } = task.mdp;
   const solver = o.solver ?? (o.mode === "exact" ? "newton64" : "tfjs");
   if (solver !== "newton64" && solver !== "tfjs") throw new InputError("solver", `must be "newton64" or "tfjs", got ${JSON.stringify(solver)}`);
   return {
@@ -132,7 +139,7 @@ export function resolveOptions(task: ConvergenceTask, o: StepAgentOptions): Requ
     mode: o.mode,
     cycles: K,
     seed: requireFinite("seed", o.seed),
-    episodes: requireInteger("episodes", o.episodes ?? Math.ceil((400 * S) / H), 1),
+    episodes: requireInteger("episodes", o.episodes ?? defaultEpisodes(task.mdp), 1),
     samplesPerStep: requireInteger("samplesPerStep", o.samplesPerStep ?? 8, 1),
     solver,
     nllWeight: requireFinite("nllWeight", o.nllWeight ?? 0),

@@ -3,7 +3,7 @@
  * each run measured against the closed form. This is what `stepagent convergence`, `npm run
  * reproduce` and the convergence notebook run.
  */
-import { makeConvergenceTask, runStepAgent, checkBeta, type ConvergenceRun, type ConvergenceTask, type CycleRecord, type Mode, type Reflection, type StepAgentOptions } from "./cycle";
+import { makeConvergenceTask, runStepAgent, checkBeta, defaultEpisodes, type ConvergenceRun, type ConvergenceTask, type CycleRecord, type Mode, type Reflection, type StepAgentOptions } from "./cycle";
 import { sampledExcessKl } from "../analysis/theory";
 
 export interface StudyOptions {
@@ -56,7 +56,7 @@ export async function runStudy(o: StudyOptions, onProgress?: (p: StudyProgress) 
 
 /** Expert steps per sampled inspection for a run (T in `sampledExcessKl`). */
 function expertStepsPerCycle(task: ConvergenceTask, o: StudyOptions): number {
-  const episodes = o.run?.episodes ?? Math.ceil((400 * task.mdp.numStates) / task.mdp.horizon);
+  const episodes = o.run?.episodes ?? defaultEpisodes(task.mdp);
   return episodes * task.mdp.horizon;
 }
 

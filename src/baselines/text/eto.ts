@@ -7,12 +7,12 @@
 import { tf } from "../../backend";
 import { AdamTrainer, minibatchSteps } from "../../optim/adam";
 import type { StateAction } from "../../policies/text_sft";
-import { policyState } from "../../policies/text_sft";
+import { expertSteps } from "../../policies/text_sft";
 import { rollOutBudget, type TextCycleContext } from "./common";
 
 export function etoCycle(ctx: TextCycleContext, nllWeight = 0.1): { actions: number; pairs: number } {
   const { runs, actions } = rollOutBudget(ctx);
-  const expertOf = new Map(ctx.expert.map((t) => [t.id, t.steps.map((s): StateAction => ({ state: policyState(t.instruction, s.observation), action: s.action }))]));
+  const expertOf = new Map(ctx.expert.map((t) => [t.id, expertSteps([t])]));
   const pairs = runs.filter((r) => !r.success && expertOf.has(r.task.id)).map((r) => ({ chosen: expertOf.get(r.task.id)!, rejected: r.steps }));
   if (pairs.length === 0) return { actions, pairs: 0 };
   const sum = (steps: StateAction[]) => ctx.policy.logProbs(steps.map((s) => s.state), steps.map((s) => s.action)).reduce((a, b) => a + b, 0);
