@@ -73,3 +73,5 @@ export { rollOutBudget, type TextCycleContext } from "./baselines/text/common";
 export { iprCycle } from "./baselines/text/ipr";
 export { meanCi95, tQuantile975, type MeanCi } from "./analysis/intervals";
 export { COMPARE_QUICK } from "./stepagent/text/train";
+export { EnvServer, type EnvServerOptions } from "./envs/server";
+export { EnvServerClient, RemoteTextEnv, EnvServerError, EnvClientUsageError, CollectError, FLAVOURS, flavour, collectEpisodes, collectToFile, localExpertPolicy, randomPolicy, type ServerFlavour, type FlavourName, type ClientOptions, type EnvId, type EpisodeState, type RemotePolicy, type CollectOptions, type PartialEpisode, type ServerInfo, type StepAnswer, type ResetAnswer } from "./envs/remote";

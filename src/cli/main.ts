@@ -17,6 +17,7 @@ import { parseConvergenceFlags, parseFlags, UsageError, type ConvergenceFlags } 
 import { dataCommand, expertDataCommand } from "./data";
 import { trainCommand } from "./train";
 import { compareCommand } from "./compare";
+import { envServeCommand, envCollectCommand } from "./env_serve";
 import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
 import { writeFolderAtomic } from "../report/atomic";
@@ -50,6 +51,13 @@ Usage:
   stepagent compare --env household|shop|qa [--seeds 5] [--methods a,b,…] [--quick] [--json] [--out DIR]
                                     every method on the same seeds and budget: success and KL
                                     to the expert with 95% intervals, plots, HTML
+  stepagent env-serve --env household|shop|qa [--port 36001] [--host 127.0.0.1] [--split test] [--tasks 50] [--seed N] [--verbose]
+                                    serve a built-in env over HTTP with AgentGym's env-server
+                                    protocol (create/reset/step/observation); port 0: any free port
+  stepagent env-collect --server URL --out FILE [--flavour stepagent|webshop|alfworld|sciworld]
+        [--policy expert|random] [--episodes N] [--start I] [--concurrency C] [--timeout-ms T]
+                                    run episodes on an env server, write the finished trajectories
+                                    (also when the server dies part-way: then exit 1)
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -162,6 +170,10 @@ export async function main(argv: string[]): Promise<number> {
         return await compareCommand(rest);
       case "expert-data":
         return await expertDataCommand(rest);
+      case "env-serve":
+        return await envServeCommand(rest);
+      case "env-collect":
+        return await envCollectCommand(rest);
       case "jupyter-install":
         process.stdout.write(installKernel() + "\n");
         return 0;
@@ -203,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, jupyter-install, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, env-serve, env-collect, jupyter-install, help)`);
     }
   } catch (err) {
     if (err instanceof ReportError || err instanceof DataError) {
