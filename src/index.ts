@@ -73,5 +73,7 @@ export { rollOutBudget, type TextCycleContext } from "./baselines/text/common";
 export { iprCycle } from "./baselines/text/ipr";
 export { meanCi95, tQuantile975, type MeanCi } from "./analysis/intervals";
 export { COMPARE_QUICK } from "./stepagent/text/train";
+export { OpenAIPolicy, HttpPolicyError, PROMPT_CONVENTION, requestSeed, defaultExtractAction, type AsyncTextPolicy, type HttpPolicyConfig, type SampleOptions } from "./policies/http";
+export { servePolicy, type ServeOptions, type PolicyServer } from "./policies/serve";
 export { EnvServer, type EnvServerOptions } from "./envs/server";
 export { EnvServerClient, RemoteTextEnv, EnvServerError, EnvClientUsageError, CollectError, FLAVOURS, flavour, collectEpisodes, collectToFile, localExpertPolicy, randomPolicy, type ServerFlavour, type FlavourName, type ClientOptions, type EnvId, type EpisodeState, type RemotePolicy, type CollectOptions, type PartialEpisode, type ServerInfo, type StepAnswer, type ResetAnswer } from "./envs/remote";

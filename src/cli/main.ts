@@ -17,6 +17,7 @@ import { parseConvergenceFlags, parseFlags, UsageError, type ConvergenceFlags } 
 import { dataCommand, expertDataCommand } from "./data";
 import { trainCommand } from "./train";
 import { compareCommand } from "./compare";
+import { serveCommand } from "./serve";
 import { envServeCommand, envCollectCommand } from "./env_serve";
 import { DataError } from "../data/formats";
 import { runStudy, studyRunCount, studyToJson, type StudyOptions, type StudyProgress } from "../stepagent/study";
@@ -58,6 +59,11 @@ Usage:
         [--policy expert|random] [--episodes N] [--start I] [--concurrency C] [--timeout-ms T]
                                     run episodes on an env server, write the finished trajectories
                                     (also when the server dies part-way: then exit 1)
+  stepagent serve --checkpoint DIR/policy.json [--host 127.0.0.1] [--port 8000] [--model stepagent]
+        [--api-key-env VAR] [--seed N] [--quiet]
+                                    serve a trained policy through OpenAI-compatible endpoints
+                                    (/v1/models, /v1/chat/completions, /v1/completions with
+                                    echo + logprobs); --port 0 picks a free port; Ctrl-C stops
   stepagent jupyter-install         register the tslab kernel "stepagent-tslab" with your Jupyter
   stepagent help
 
@@ -174,6 +180,8 @@ export async function main(argv: string[]): Promise<number> {
         return await envServeCommand(rest);
       case "env-collect":
         return await envCollectCommand(rest);
+      case "serve":
+        return await serveCommand(rest);
       case "jupyter-install":
         process.stdout.write(installKernel() + "\n");
         return 0;
@@ -215,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, env-serve, env-collect, jupyter-install, help)`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, env-serve, env-collect, serve, jupyter-install, help)`);
     }
   } catch (err) {
     if (err instanceof ReportError || err instanceof DataError) {

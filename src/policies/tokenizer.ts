@@ -55,6 +55,21 @@ export class Tokenizer {
     return ids;
   }
 
+  /**
+   * `encode` with the text of each token: the ids equal `encode(text)` and the texts join back to
+   * `text` exactly (an <unk> keeps the character it stands for). For per-token reports, such as
+   * the served policy's log-probs with character offsets.
+   */
+  pieces(text: string): { id: number; text: string }[] {
+    const out: { id: number; text: string }[] = [];
+    for (const piece of text.match(PIECES) ?? []) {
+      const id = this.index.get(piece);
+      if (id !== undefined) out.push({ id, text: piece });
+      else for (const ch of Array.from(piece)) out.push({ id: this.index.get(ch) ?? UNK, text: ch });
+    }
+    return out;
+  }
+
   decode(ids: ArrayLike<number>): string {
     let s = "";
     for (let i = 0; i < ids.length; i++) {

@@ -193,18 +193,29 @@ export class TransformerPolicy {
    * `maxActionTokens` tokens or <eos>. Token choices use the given Rng, so runs repeat exactly.
    */
   sample(states: string[], rng: Rng, temperature = 1, batchSize = 64): string[] {
-    const out: string[] = [];
-    const { context: T, maxActionTokens: M, vocabSize: V } = this.config;
+    return this.sampleIds(states, rng, temperature, batchSize).map((g) => this.tokenizer.decode(g.ids));
+  }
+
+  /**
+   * `sample` before decoding: each action's token ids and whether it ended with <eos> (`stopped`)
+   * rather than at the length limit. `maxTokens` (≤ maxActionTokens) lowers that limit; the same
+   * Rng and temperature give the same tokens as `sample` up to it.
+   */
+  sampleIds(states: string[], rng: Rng, temperature = 1, batchSize = 64, maxTokens = this.config.maxActionTokens): { ids: number[]; stopped: boolean }[] {
+    const out: { ids: number[]; stopped: boolean }[] = [];
+    const { context: T, vocabSize: V } = this.config;
+    const M = Math.min(this.config.maxActionTokens, maxTokens);
+    const room = T - this.config.maxActionTokens - 3;
     for (let i = 0; i < states.length; i += batchSize) {
       const chunk = states.slice(i, i + batchSize);
       const B = chunk.length;
       const seqs = chunk.map((s) => {
         const enc = this.tokenizer.encode(s);
-        const room = T - M - 3;
         return [BOS, ...enc.slice(Math.max(0, enc.length - room)), SEP];
       });
       const generated: number[][] = chunk.map(() => []);
       const finished = new Array(B).fill(false);
+      const stopped = new Array(B).fill(false);
       for (let step = 0; step < M + 1 && finished.includes(false); step++) {
         const ids = new Int32Array(B * T).fill(PAD);
         seqs.forEach((s, b) => ids.set([...s, ...generated[b]], b * T));
@@ -228,13 +239,46 @@ export class TransformerPolicy {
             for (let v = 0; v < V; v++) p[v] /= z;
             tok = rng.categorical(p);
           }
-          if (tok === EOS || generated[b].length >= M) finished[b] = true;
-          else generated[b].push(tok);
+          if (tok === EOS || generated[b].length >= M) {
+            finished[b] = true;
+            stopped[b] = tok === EOS;
+          } else generated[b].push(tok);
         }
       }
-      for (const g of generated) out.push(this.tokenizer.decode(g));
+      generated.forEach((ids, b) => out.push({ ids, stopped: stopped[b] }));
     }
     return out;
+  }
+
+  /**
+   * The terms of log π(a|s), one per token: the log-probability (temperature 1) of each of
+   * `actionIds` and then, when `withEos` (the default), of <eos>, after `state` — the same
+   * sequence `encode` builds, so with `actionIds = tokenizer.encode(action)` they sum to
+   * `logProb(state, action)` (up to float32 summation order). `topK` > 0 also returns the k most
+   * likely tokens at each of those positions. For inspection and the HTTP server's `logprobs`.
+   */
+  tokenLogProbs(state: string, actionIds: number[], options: { withEos?: boolean; topK?: number } = {}): { ids: number[]; logprobs: number[]; top: { id: number; logprob: number }[][] } {
+    const { context: T, maxActionTokens: M, vocabSize: V } = this.config;
+    if (actionIds.length > M) throw new Error(`the action has ${actionIds.length} tokens; this policy scores at most ${M} (maxActionTokens)`);
+    const room = T - M - 3;
+    const s = this.tokenizer.encode(state);
+    const prefix = [BOS, ...s.slice(Math.max(0, s.length - room)), SEP];
+    const targets = options.withEos === false ? [...actionIds] : [...actionIds, EOS];
+    const ids = new Int32Array(T).fill(PAD);
+    ids.set([...prefix, ...actionIds, EOS]);
+    if (targets.length === 0) return { ids: [], logprobs: [], top: [] };
+    const positions = Int32Array.from(targets, (_, j) => prefix.length - 1 + j);
+    const rows = tf.tidy(() => tf.logSoftmax(this.logitsAt(this.hidden(tf.tensor2d(ids, [1, T], "int32")), positions)));
+    const lp = rows.dataSync();
+    rows.dispose();
+    const k = Math.min(V, Math.max(0, Math.floor(options.topK ?? 0)));
+    const top: { id: number; logprob: number }[][] = [];
+    const logprobs = targets.map((id, j) => {
+      const row = lp.subarray(j * V, (j + 1) * V);
+      if (k > 0) top.push(Array.from(row, (logprob, id) => ({ id, logprob })).sort((a, b) => b.logprob - a.logprob || a.id - b.id).slice(0, k));
+      return row[id];
+    });
+    return { ids: targets, logprobs, top };
   }
 
   /** Weights by name (copies). */
