@@ -13,16 +13,26 @@ export interface StateAction {
   action: string;
 }
 
+/** How many of the agent's previous actions the policy sees (the oldest are dropped first). */
+export const HISTORY_ACTIONS = 6;
+
 /**
- * The policy's view of step k: the task instruction and the current observation (the text
- * environments are near-Markov in these; longer histories would not fit a small context).
+ * The policy's view of step k: its last few actions, the task instruction and the current
+ * observation, in that order — the transformer cuts a long state from the left, so what goes
+ * first is what is lost first (old actions before the instruction, the instruction before the
+ * observation). The actions carry what the observation alone cannot say (what the agent holds,
+ * where it has been); whole ReAct histories would not fit a small context.
  */
-export function policyState(instruction: string | undefined, observation: string): string {
-  return instruction ? `${instruction}\n${observation}` : observation;
+export function policyState(instruction: string | undefined, observation: string, history: readonly string[] = []): string {
+  const recent = history.slice(-HISTORY_ACTIONS);
+  const head = recent.length ? `Previous actions: ${recent.join("; ")}\n` : "";
+  // Observations that already show the instruction (the first one in household and QA, every
+  // WebShop page) do not get it twice.
+  return instruction && !observation.includes(instruction) ? `${head}${instruction}\n${observation}` : `${head}${observation}`;
 }
 
 export function expertSteps(trajectories: TextTrajectory[]): StateAction[] {
-  return trajectories.flatMap((t) => t.steps.map((s) => ({ state: policyState(t.instruction, s.observation), action: s.action })));
+  return trajectories.flatMap((t) => t.steps.map((s, k) => ({ state: policyState(t.instruction, s.observation, t.steps.slice(0, k).map((p) => p.action)), action: s.action })));
 }
 
 export interface SftOptions {

@@ -34,6 +34,12 @@ export interface EncodedBatch {
   /** 1 where position t+1 is an action token or <eos> (the targets of log π), [B, T]. */
   mask: Float32Array;
   batch: number;
+  /**
+   * T: the longest sequence in this batch (≤ the context). Shorter sequences are padded at the
+   * end, where causal attention never lets padding reach a scored position, so cutting the batch
+   * to its longest sequence changes no log-prob — it only skips work on padding.
+   */
+  length: number;
 }
 
 export class TransformerPolicy {
@@ -88,25 +94,29 @@ export class TransformerPolicy {
   }
 
   /** Token ids of (state, action) pairs, state cut from the left to fit. */
+  /** <bos> state <sep>, the state cut from the left to its room. */
+  prompt(state: string): number[] {
+    // The state always gets the same room, whatever the action's length, so that scoring and
+    // sampling (which cannot know the length in advance) see the same state tokens.
+    const room = this.config.context - this.config.maxActionTokens - 3;
+    if (room < 1) throw new Error(`context ${this.config.context} is too short for actions of up to ${this.config.maxActionTokens} tokens`);
+    const s = this.tokenizer.encode(state);
+    return [BOS, ...s.slice(Math.max(0, s.length - room)), SEP];
+  }
+
   encode(states: string[], actions: string[]): EncodedBatch {
-    const T = this.config.context;
     const B = states.length;
+    const prompts = states.map((s) => this.prompt(s));
+    const seqs = prompts.map((p, b) => [...p, ...this.tokenizer.encode(actions[b]).slice(0, this.config.maxActionTokens), EOS]);
+    const T = Math.max(1, ...seqs.map((q) => q.length));
     const ids = new Int32Array(B * T).fill(PAD);
     const mask = new Float32Array(B * T);
-    for (let b = 0; b < B; b++) {
-      const a = this.tokenizer.encode(actions[b]).slice(0, this.config.maxActionTokens);
-      // The state always gets the same room, whatever the action's length, so that scoring and
-      // sampling (which cannot know the length in advance) see the same state tokens.
-      const room = T - this.config.maxActionTokens - 3;
-      if (room < 1) throw new Error(`context ${T} is too short for actions of up to ${this.config.maxActionTokens} tokens`);
-      const s = this.tokenizer.encode(states[b]);
-      const seq = [BOS, ...s.slice(Math.max(0, s.length - room)), SEP, ...a, EOS];
+    seqs.forEach((seq, b) => {
       ids.set(seq, b * T);
-      // Targets: the action tokens and <eos>, predicted from the position before each.
-      const first = seq.length - a.length - 1;
-      for (let t = first - 1; t < seq.length - 1; t++) mask[b * T + t] = 1;
-    }
-    return { ids, mask, batch: B };
+      // Targets: the action tokens and <eos>, each predicted from the position before it.
+      for (let t = prompts[b].length - 1; t < seq.length - 1; t++) mask[b * T + t] = 1;
+    });
+    return { ids, mask, batch: B, length: T };
   }
 
   private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
@@ -116,10 +126,11 @@ export class TransformerPolicy {
 
   /** Final hidden states [B·T, d] for token ids [B, T]. */
   hidden(ids: tf.Tensor2D): tf.Tensor2D {
-    const { dModel: d, heads: H, layers, context: T } = this.config;
-    const [B] = ids.shape;
+    const { dModel: d, heads: H, layers } = this.config;
+    const [B, T] = ids.shape;
     const dh = d / H;
-    let x: tf.Tensor = tf.add(tf.reshape(tf.gather(this.v("tok"), tf.reshape(ids, [-1])), [B, T, d]), this.v("pos"));
+    const pos = T === this.config.context ? this.v("pos") : tf.slice(this.v("pos"), [0, 0], [T, d]);
+    let x: tf.Tensor = tf.add(tf.reshape(tf.gather(this.v("tok"), tf.reshape(ids, [-1])), [B, T, d]), pos);
     const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
     const maskAdd = tf.mul(tf.sub(1, causal), -1e9);
     for (let l = 0; l < layers; l++) {
@@ -154,7 +165,7 @@ export class TransformerPolicy {
 
   /** Per-sequence log π(a|s) as a [B] tensor (differentiable). */
   sequenceLogProb(batch: EncodedBatch): tf.Tensor1D {
-    const T = this.config.context;
+    const T = batch.length;
     const positions: number[] = [];
     const targets: number[] = [];
     const owner: number[] = [];
@@ -203,20 +214,18 @@ export class TransformerPolicy {
    */
   sampleIds(states: string[], rng: Rng, temperature = 1, batchSize = 64, maxTokens = this.config.maxActionTokens): { ids: number[]; stopped: boolean }[] {
     const out: { ids: number[]; stopped: boolean }[] = [];
-    const { context: T, vocabSize: V } = this.config;
+    const V = this.config.vocabSize;
     const M = Math.min(this.config.maxActionTokens, maxTokens);
-    const room = T - this.config.maxActionTokens - 3;
     for (let i = 0; i < states.length; i += batchSize) {
       const chunk = states.slice(i, i + batchSize);
       const B = chunk.length;
-      const seqs = chunk.map((s) => {
-        const enc = this.tokenizer.encode(s);
-        return [BOS, ...enc.slice(Math.max(0, enc.length - room)), SEP];
-      });
+      const seqs = chunk.map((s) => this.prompt(s));
       const generated: number[][] = chunk.map(() => []);
       const finished = new Array(B).fill(false);
       const stopped = new Array(B).fill(false);
       for (let step = 0; step < M + 1 && finished.includes(false); step++) {
+        // As long as the longest sequence so far: padding after a sequence never reaches it.
+        const T = Math.max(...seqs.map((s, b) => s.length + generated[b].length));
         const ids = new Int32Array(B * T).fill(PAD);
         seqs.forEach((s, b) => ids.set([...s, ...generated[b]], b * T));
         const last = seqs.map((s, b) => s.length + generated[b].length - 1);
@@ -258,14 +267,12 @@ export class TransformerPolicy {
    * likely tokens at each of those positions. For inspection and the HTTP server's `logprobs`.
    */
   tokenLogProbs(state: string, actionIds: number[], options: { withEos?: boolean; topK?: number } = {}): { ids: number[]; logprobs: number[]; top: { id: number; logprob: number }[][] } {
-    const { context: T, maxActionTokens: M, vocabSize: V } = this.config;
+    const { maxActionTokens: M, vocabSize: V } = this.config;
     if (actionIds.length > M) throw new Error(`the action has ${actionIds.length} tokens; this policy scores at most ${M} (maxActionTokens)`);
-    const room = T - M - 3;
-    const s = this.tokenizer.encode(state);
-    const prefix = [BOS, ...s.slice(Math.max(0, s.length - room)), SEP];
+    const prefix = this.prompt(state);
     const targets = options.withEos === false ? [...actionIds] : [...actionIds, EOS];
-    const ids = new Int32Array(T).fill(PAD);
-    ids.set([...prefix, ...actionIds, EOS]);
+    const ids = Int32Array.from([...prefix, ...actionIds, EOS]);
+    const T = ids.length;
     if (targets.length === 0) return { ids: [], logprobs: [], top: [] };
     const positions = Int32Array.from(targets, (_, j) => prefix.length - 1 + j);
     const rows = tf.tidy(() => tf.logSoftmax(this.logitsAt(this.hidden(tf.tensor2d(ids, [1, T], "int32")), positions)));

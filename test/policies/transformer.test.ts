@@ -28,7 +28,7 @@ test("log π(a|s) equals the sum of the action tokens' log-probs computed positi
   const state = "You arrive at desk 1.";
   const action = "take mug 1 from desk 1";
   const enc = policy.encode([state], [action]);
-  const logits = tf.tidy(() => tf.logSoftmax(policy.logits(tf.tensor2d(enc.ids, [1, tiny.context], "int32"))).arraySync() as number[][][]);
+  const logits = tf.tidy(() => tf.logSoftmax(policy.logits(tf.tensor2d(enc.ids, [1, enc.length], "int32"))).arraySync() as number[][][]);
   // Walk the sequence: after <sep>, every action token and <eos> is scored from the previous position.
   const ids = Array.from(enc.ids);
   const sep = ids.indexOf(SEP);
@@ -39,6 +39,28 @@ test("log π(a|s) equals the sum of the action tokens' log-probs computed positi
   assert.ok(Math.abs(lib - manual) < 1e-4, `${lib} vs ${manual}`);
   // And a second action's log-prob differs.
   assert.notEqual(policy.logProb(state, "go to desk 1"), lib);
+  policy.dispose();
+});
+
+test("a batch is cut to its longest sequence: mixed lengths score exactly as each alone, padded to the full context", async () => {
+  await initBackend();
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  const policy = new TransformerPolicy(tok, tiny);
+  const states = ["You arrive at desk 1.", "Your task is to: put a mug in cabinet. You arrive at desk 1. On the desk 1, you see a mug 1.", "go"];
+  const actions = ["take mug 1 from desk 1", "go to desk 1", "take"];
+  const enc = policy.encode(states, actions);
+  assert.ok(enc.length < tiny.context, `batch length ${enc.length}`);
+  const batched = policy.logProbs(states, actions);
+  states.forEach((s, i) => {
+    // Second computation: the whole context, padding to the end, scored position by position.
+    const single = policy.encode([s], [actions[i]]);
+    const full = new Int32Array(tiny.context);
+    full.set(single.ids);
+    const logits = tf.tidy(() => tf.logSoftmax(policy.logits(tf.tensor2d(full, [1, tiny.context], "int32"))).arraySync() as number[][][]);
+    let manual = 0;
+    for (let t = 0; t < single.length; t++) if (single.mask[t]) manual += logits[0][t][single.ids[t + 1]];
+    assert.ok(Math.abs(batched[i] - manual) < 1e-4, `pair ${i}: batched ${batched[i]} vs full context ${manual}`);
+  });
   policy.dispose();
 });
 

@@ -16,12 +16,20 @@ export interface HouseholdTask extends TextTask {
   /** object → receptacle at the start */
   contents: Record<string, string>;
   target: string;
-  /** where to put it (put/clean/heat/cool) */
+  /** where to put it (put/clean/heat/cool): any receptacle of this type counts, as in ALFWorld */
   destination: string;
 }
 
-const RECEPTACLE_TYPES = ["cabinet", "countertop", "drawer", "shelf", "sidetable", "desk", "garbagecan"];
+/**
+ * The floor plan, the same in every task (like one ALFWorld scene): what varies is where the
+ * objects are, which object is wanted and what to do with it. A fixed plan makes the search
+ * learnable from the current observation alone: the expert searches the containers in this
+ * order, so "where next" follows from "where am I".
+ */
+const CONTAINERS = ["cabinet 1", "cabinet 2", "cabinet 3", "countertop 1", "countertop 2", "drawer 1", "drawer 2", "shelf 1", "shelf 2", "sidetable 1", "desk 1", "garbagecan 1"];
+const RECEPTACLES = [...CONTAINERS, "fridge 1", "microwave 1", "sinkbasin 1", "desklamp 1"];
 const CLOSABLE = new Set(["cabinet", "drawer", "fridge", "microwave"]);
+const DESTINATIONS = ["cabinet", "countertop", "drawer", "shelf", "sidetable", "desk"];
 const OBJECTS: Record<Kind, string[]> = {
   put: ["keychain", "pen", "book", "cellphone", "creditcard", "remotecontrol"],
   clean: ["apple", "mug", "plate", "knife", "spoon", "potato"],
@@ -37,7 +45,7 @@ const base = (name: string) => name.replace(/ \d+$/, "");
 
 export const household: TextEnvFamily<HouseholdTask> = {
   name: "household",
-  maxSteps: 30,
+  maxSteps: 40,
   prompt:
     "Interact with a household to solve a task. Each turn you get the observation of the last action; think about the situation, then act.\n" +
     'Answer in the format "Thought: your thoughts.\\nAction: your next action".\n' +
@@ -48,18 +56,14 @@ export const household: TextEnvFamily<HouseholdTask> = {
     const kinds: Kind[] = ["put", "clean", "heat", "cool", "examine"];
     return Array.from({ length: count }, (_, i) => {
       const kind = kinds[rng.int(kinds.length)];
-      const receptacles = ["fridge 1", "microwave 1", "sinkbasin 1"];
-      for (const t of RECEPTACLE_TYPES) for (let k = 1; k <= 1 + rng.int(3); k++) receptacles.push(`${t} ${k}`);
-      if (kind === "examine" || rng.uniform() < 0.5) receptacles.push("desklamp 1");
-      const containers = receptacles.filter((r) => !["microwave 1", "sinkbasin 1", "desklamp 1", "fridge 1"].includes(r));
-      const closed = receptacles.filter((r) => CLOSABLE.has(base(r)) && (base(r) === "fridge" || base(r) === "microwave" || rng.uniform() < 0.6));
+      const closed = RECEPTACLES.filter((r) => CLOSABLE.has(base(r)));
       const target = `${OBJECTS[kind][rng.int(OBJECTS[kind].length)]} 1`;
-      const contents: Record<string, string> = { [target]: containers[rng.int(containers.length)] };
-      // Distractor objects.
+      const contents: Record<string, string> = { [target]: CONTAINERS[rng.int(CONTAINERS.length)] };
+      // Distractor objects (never of the target's type, so the first one found is the one wanted).
       const pool = [...new Set(Object.values(OBJECTS).flat())].filter((o) => o !== base(target));
-      for (let d = 0; d < 3 + rng.int(4); d++) contents[`${pool[rng.int(pool.length)]} ${1 + rng.int(2)}`] ??= containers[rng.int(containers.length)];
-      let destination = containers[rng.int(containers.length)];
-      while (destination === contents[target]) destination = containers[rng.int(containers.length)];
+      for (let d = 0; d < 3 + rng.int(4); d++) contents[`${pool[rng.int(pool.length)]} ${1 + rng.int(2)}`] ??= CONTAINERS[rng.int(CONTAINERS.length)];
+      let destination = `${DESTINATIONS[rng.int(DESTINATIONS.length)]} 1`;
+      while (base(destination) === base(contents[target])) destination = `${DESTINATIONS[rng.int(DESTINATIONS.length)]} 1`;
       const obj = base(target);
       const instruction =
         kind === "examine"
@@ -67,7 +71,7 @@ export const household: TextEnvFamily<HouseholdTask> = {
           : kind === "put"
             ? `put a ${obj} in ${base(destination)}.`
             : `put a ${PAST[kind]} ${obj} in ${base(destination)}.`;
-      return { id: `household-${i}`, instruction, kind, receptacles, closed, contents, target, destination };
+      return { id: `household-${i}`, instruction, kind, receptacles: [...RECEPTACLES], closed, contents, target, destination };
     });
   },
   make: (task) => new HouseholdEnv(task),
@@ -160,23 +164,32 @@ class HouseholdEnv extends TextEnvBase<HouseholdTask> {
     if ((m = /^put (.+) in\/on (.+)$/.exec(action))) {
       this.where.set(m[1], m[2]);
       this.holding = null;
-      const ok = t.kind !== "examine" && m[1] === t.target && m[2] === t.destination && (t.kind === "put" || this.treated);
+      const ok = t.kind !== "examine" && m[1] === t.target && base(m[2]) === base(t.destination) && (t.kind === "put" || this.treated);
       if (ok) this.finish(1, true);
       return { observation: `You put the ${m[1]} in/on the ${m[2]}.`, reward: ok ? 1 : undefined, done: ok };
     }
     return nothing;
   }
 
-  /** The scripted expert: fetch the object (opening what is closed), treat it, deliver it. */
+  /**
+   * The scripted expert acts like an agent that does not know where things are: it searches the
+   * containers in the floor plan's order (opening closed ones), takes the object where it sees it,
+   * treats it, and delivers it to the first receptacle of the requested type.
+   */
   expertTurn(): ExpertTurn {
     const t = this.task;
     const obj = t.target;
     const go = (r: string, why: string): ExpertTurn => ({ thought: why, action: `go to ${r}` });
     const openIfClosed = (r: string): ExpertTurn | null => (this.open.has(r) ? null : { thought: `The ${r} is closed. I need to open it.`, action: `open ${r}` });
     if (this.holding !== obj) {
-      const src = this.where.get(obj)!;
-      if (this.at !== src) return go(src, `To solve the task, I need to find a ${base(obj)}. A ${base(obj)} is in or on ${src}.`);
-      return openIfClosed(src) ?? { thought: `Now I find the ${obj}. Next, I need to take it.`, action: `take ${obj} from ${src}` };
+      const here = CONTAINERS.indexOf(this.at);
+      if (here >= 0) {
+        const look = openIfClosed(this.at);
+        if (look) return look;
+        if (this.inside(this.at).includes(obj)) return { thought: `Now I find the ${obj}. Next, I need to take it.`, action: `take ${obj} from ${this.at}` };
+      }
+      const next = CONTAINERS[here + 1];
+      return go(next, here < 0 ? `To solve the task, I need to find a ${base(obj)}. I will check every receptacle, starting with ${next}.` : `There is no ${base(obj)} here. Next, I check ${next}.`);
     }
     if (t.kind === "examine") {
       if (this.at !== "desklamp 1") return go("desklamp 1", `Now I take the ${obj}. Next, I need to find a desklamp and use it.`);

@@ -14,13 +14,14 @@ export interface QaTask extends TextTask {
   answer: string;
 }
 
-const SYL = ["ka", "lo", "mi", "ren", "sa", "tor", "vel", "an", "dor", "is", "ul", "be", "qua", "zen", "fi"];
-
-function name(rng: Rng, parts: number): string {
-  let s = "";
-  for (let i = 0; i < parts; i++) s += SYL[rng.int(SYL.length)];
-  return s[0].toUpperCase() + s.slice(1);
-}
+// Entity names are drawn from word lists (each word a token once seen), so answering means copying
+// words from a page, not spelling new names letter by letter.
+const FIRST = ["Ada", "Boris", "Clara", "Dmitri", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karin", "Leo", "Mira", "Nils", "Olga", "Pavel", "Rosa", "Sven", "Tara", "Victor"];
+const LAST = ["Adler", "Berg", "Costa", "Dahl", "Engel", "Falk", "Gray", "Holm", "Ivers", "Jansen", "Keller", "Lund", "Moreau", "Nash", "Ortiz", "Petrov", "Quinn", "Rossi", "Stone", "Vance"];
+const CITIES = ["Ashford", "Brayton", "Carlow", "Dunmore", "Elmira", "Fairhaven", "Glenrock", "Harwick", "Ironbridge", "Juniper", "Kingsbay", "Larkspur", "Millbrook", "Northgate", "Oakridge", "Pinehurst", "Queensport", "Riverton", "Stonehill", "Thornbury", "Westmoor", "Yarrow"];
+const COUNTRIES = ["Norvia", "Estland", "Valdora", "Kestria", "Morland", "Belvan", "Corsa", "Tavaria", "Ostria", "Lunaria"];
+const FILM_WORDS = ["Silver", "Quiet", "Broken", "Golden", "Hidden", "Last", "Northern", "Paper", "Scarlet", "Winter", "Distant", "Iron", "Lonely", "Crimson", "Wild"];
+const FILM_NOUNS = ["Road", "Sea", "Night", "Garden", "Letter"];
 
 export function normaliseAnswer(a: string): string {
   return a.toLowerCase().replace(/\b(a|an|the)\b/g, " ").replace(/[^a-z0-9 ]/g, " ").replace(/\s+/g, " ").trim();
@@ -40,22 +41,23 @@ export const qa: TextEnvFamily<QaTask> = {
     return Array.from({ length: count }, (_, i) => {
       const pages: Record<string, string[]> = {};
       const used = new Set<string>();
-      const fresh = (parts: number, suffix = "") => {
-        let n = name(rng, parts) + suffix;
-        while (used.has(n)) n = name(rng, parts) + suffix;
+      const pick = (list: string[]) => list[rng.int(list.length)];
+      const fresh = (draw: () => string) => {
+        let n = draw();
+        while (used.has(n)) n = draw();
         used.add(n);
         return n;
       };
-      const countries = Array.from({ length: 4 }, () => fresh(3, "ia"));
-      const cities = Array.from({ length: 6 }, () => fresh(2, "ton"));
+      const countries = Array.from({ length: 4 }, () => fresh(() => pick(COUNTRIES)));
+      const cities = Array.from({ length: 6 }, () => fresh(() => pick(CITIES)));
       const cityCountry = new Map(cities.map((c) => [c, countries[rng.int(countries.length)]]));
-      const people = Array.from({ length: 6 }, () => `${fresh(2)} ${fresh(3)}`);
+      const people = Array.from({ length: 6 }, () => fresh(() => `${pick(FIRST)} ${pick(LAST)}`));
       const born = new Map(people.map((p) => [p, cities[rng.int(cities.length)]]));
-      const films = Array.from({ length: 5 }, () => `The ${fresh(2)} ${["Road", "Sea", "Night", "Garden", "Letter"][rng.int(5)]}`);
+      const films = Array.from({ length: 5 }, () => fresh(() => `The ${pick(FILM_WORDS)} ${pick(FILM_NOUNS)}`));
       const director = new Map(films.map((f) => [f, people[rng.int(people.length)]]));
-      for (const c of countries) pages[c] = [`${c} is a country.`, `Its capital is ${cities.find((x) => cityCountry.get(x) === c) ?? fresh(2, "burg")}.`];
+      for (const c of countries) pages[c] = [`${c} is a country.`, `Its capital is ${cities.find((x) => cityCountry.get(x) === c) ?? fresh(() => pick(CITIES))}.`];
       for (const c of cities) pages[c] = [`${c} is a city.`, `${c} is located in ${cityCountry.get(c)}.`, `It has a population of ${10 + rng.int(900)} thousand.`];
-      for (const p of people) pages[p] = [`${p} is a film director.`, `${p} was born in ${born.get(p)}.`, `${p} studied at the ${fresh(2)} academy.`];
+      for (const p of people) pages[p] = [`${p} is a film director.`, `${p} was born in ${born.get(p)}.`, `${p} studied at the ${pick(LAST)} academy.`];
       for (const f of films) pages[f] = [`${f} is a ${1950 + rng.int(70)} film.`, `${f} was directed by ${director.get(f)}.`, `It won ${rng.int(5)} awards.`];
       const film = films[rng.int(films.length)];
       const person = director.get(film)!;

@@ -31,7 +31,12 @@ const CATEGORIES: Record<string, string[]> = {
 };
 const COLORS = ["black", "white", "red", "blue", "green", "grey"];
 const SIZES = ["small", "medium", "large", "x-large"];
-const PAGE = 5;
+const PAGE = 3;
+
+/** What a shopper can check from a results row (name = attributes + category, and the price). */
+function fits(p: Product, g: ShopTask["goal"]): boolean {
+  return p.category === g.category && g.attributes.every((a) => p.attributes.includes(a)) && p.price <= g.maxPrice;
+}
 
 export const shop: TextEnvFamily<ShopTask> = {
   name: "shop",
@@ -62,8 +67,16 @@ export const shop: TextEnvFamily<ShopTask> = {
       const size = goalProduct.sizes[rng.int(goalProduct.sizes.length)];
       const maxPrice = Math.ceil(goalProduct.price / 10) * 10 + 10;
       const attrs = goalProduct.attributes.length ? goalProduct.attributes : [];
+      // Every product that fits the request as far as a results page shows also offers the wanted
+      // colour and size, so choosing the first fitting row is a decision made from what is seen.
+      const goal = { asin: goalProduct.asin, category: goalProduct.category, attributes: attrs, color, size, maxPrice };
+      for (const p of catalogue)
+        if (fits(p, goal)) {
+          if (!p.colors.includes(color)) p.colors.push(color);
+          if (!p.sizes.includes(size)) p.sizes.push(size);
+        }
       const instruction = `i need a ${attrs.length ? attrs.join(" and ") + " " : ""}${goalProduct.category} in ${color} color and ${size} size, and price lower than ${maxPrice.toFixed(2)} dollars`;
-      return { id: `shop-${i}`, instruction, catalogue, goal: { asin: goalProduct.asin, category: goalProduct.category, attributes: attrs, color, size, maxPrice } };
+      return { id: `shop-${i}`, instruction, catalogue, goal };
     });
   },
   make: (task) => new ShopEnv(task),
@@ -166,20 +179,24 @@ class ShopEnv extends TextEnvBase<ShopTask> {
     return p.category === g.category ? share : share * 0.1;
   }
 
-  /** The expert: search the goal's words, open the goal product (paging if needed), set options, buy. */
+  /**
+   * The expert shops from what the pages show: search the goal's words, click the first row that
+   * fits (category, attributes, price limit; paging on if none does), set colour and size, buy.
+   */
   expertTurn(): ExpertTurn {
     const g = this.task.goal;
     const p = this.page;
     if (p.kind === "search") return { thought: `I need to search for the product: ${[...g.attributes, g.category].join(" ")}.`, action: `search[${[...g.attributes, g.category].join(" ")}]` };
     if (p.kind === "results") {
-      const at = p.hits.findIndex((h) => h.asin === g.asin);
-      if (at < 0) return { thought: "The product I need is not in these results. I should search again.", action: "click[Back to Search]" };
+      const at = p.hits.findIndex((h) => fits(h, g));
+      if (at < 0) return { thought: "No product in these results fits. I should search again.", action: "click[Back to Search]" };
       const page = Math.floor(at / PAGE);
-      if (page > p.page) return { thought: "The right product is not on this page. I should look at the next page.", action: "click[Next >]" };
+      if (page > p.page) return { thought: "No product on this page fits. I should look at the next page.", action: "click[Next >]" };
       if (page < p.page) return { thought: "The right product was on an earlier page.", action: "click[< Prev]" };
-      return { thought: `${g.asin} is a ${g.category} that matches the attributes and the price limit. I will click it.`, action: `click[${g.asin}]` };
+      const h = p.hits[at];
+      return { thought: `${h.asin} is a ${h.name} for $${h.price.toFixed(2)}, within the price limit. I will click it.`, action: `click[${h.asin}]` };
     }
-    if (p.product.asin !== g.asin) return { thought: "This is not the product I want. I go back.", action: "click[< Prev]" };
+    if (!fits(p.product, g)) return { thought: "This is not the product I want. I go back.", action: "click[< Prev]" };
     if (this.chosen.color !== g.color) return { thought: `I need the ${g.color} color.`, action: `click[${g.color}]` };
     if (this.chosen.size !== g.size) return { thought: `I need the ${g.size} size.`, action: `click[${g.size}]` };
     return { thought: "The options match the instruction. I will buy it.", action: "click[Buy Now]" };

@@ -34,19 +34,26 @@ const INVALID = /^(Nothing happens\.|Invalid action)/;
  */
 export function rollOutText<T extends TextTask>(family: TextEnvFamily<T>, tasks: T[], policy: TransformerPolicy, options: { temperature: number; rng: Rng; prefixes?: string[][] }): RollOut[] {
   const envs = tasks.map((t) => family.make(t));
+  // Every action taken in episode i so far (the prefix's too): the policy state shows the last few.
+  const history: string[][] = tasks.map(() => []);
   const obs = envs.map((e, i) => {
     let o = e.reset(options.rng);
-    for (const a of options.prefixes?.[i] ?? []) if (!e.done) o = e.step(a).observation;
+    for (const a of options.prefixes?.[i] ?? [])
+      if (!e.done) {
+        o = e.step(a).observation;
+        history[i].push(a);
+      }
     return o;
   });
   const out: RollOut[] = tasks.map((task) => ({ task, steps: [], reward: 0, success: false, invalid: 0 }));
   while (envs.some((e) => !e.done)) {
     const live = envs.map((e, i) => [e, i] as const).filter(([e]) => !e.done);
-    const states = live.map(([, i]) => policyState(tasks[i].instruction, obs[i]));
+    const states = live.map(([, i]) => policyState(tasks[i].instruction, obs[i], history[i]));
     const acts = policy.sample(states, options.rng, options.temperature);
     live.forEach(([e, i], j) => {
       const r = e.step(acts[j]);
       out[i].steps.push({ state: states[j], action: acts[j] });
+      history[i].push(acts[j]);
       if (INVALID.test(r.observation)) out[i].invalid++;
       obs[i] = r.observation;
     });
