@@ -63,7 +63,7 @@ export { inspectText, type TextInspection } from "./stepagent/text/inspect";
 export { reflectImplicitText, stepDpoLoss, type TextImplicitOptions } from "./stepagent/text/implicit";
 export { evaluateText, type Evaluation } from "./stepagent/text/evaluate";
 export { StepDiscriminator, reflectInverseText, stepFeatures, type TextInverseOptions } from "./stepagent/text/inverse";
-export { trainText, TEXT_METHODS, QUICK, FULL, type TextTrainOptions, type TextTrainResult, type TextCycleRecord, type TextMethod } from "./stepagent/text/train";
+export { trainText, TEXT_METHODS, QUICK, FULL, FULL_BY_ENV, TEXT_MODEL, textBudget, type TextTrainOptions, type TextWarmStart, type TextTrainResult, type TextCycleRecord, type TextMethod } from "./stepagent/text/train";
 export { rollOutText, type RollOut } from "./stepagent/text/evaluate";
 export { ppoUpdate } from "./stepagent/text/inverse";
 export { rftCycle } from "./baselines/text/rft";

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as aq from "arquero";
 import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
-import { trainText, COMPARE_QUICK, FULL, TEXT_METHODS, type TextTrainResult } from "../stepagent/text/train";
+import { trainText, textBudget, TEXT_METHODS, type TextTrainResult, type TextWarmStart } from "../stepagent/text/train";
 import { meanCi95 } from "../analysis/intervals";
 import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
 import { renderSvg } from "../viz/render";
@@ -20,19 +20,22 @@ export async function compareCommand(argv: string[]): Promise<number> {
   const seeds = intOption(values, "seeds", 5, 1);
   const methods = values.methods ? String(values.methods).split(",").map((m) => m.trim()) : [...TEXT_METHODS];
   for (const m of methods) if (!(TEXT_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods: ${TEXT_METHODS.join(", ")})`);
-  const base = values.quick ? COMPARE_QUICK : FULL;
+  const base = textBudget(String(values.env), Boolean(values.quick), true);
   const backend = await initBackend();
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));
   const started = Date.now();
   const results: TextTrainResult[] = [];
-  for (const method of methods) {
-    for (let seed = 0; seed < seeds; seed++) {
-      const r = await trainText({ ...base, env: values.env as string, method, seed });
+  // Seed by seed: the first method trains the SFT warm start, the others start from a copy of it.
+  for (let seed = 0; seed < seeds; seed++) {
+    let warmStart: TextWarmStart | undefined;
+    for (const method of methods) {
+      const r = await trainText({ ...base, env: values.env as string, method, seed, warmStart });
+      warmStart = r.warmStart;
       r.policy.dispose();
       results.push(r);
       const last = r.cycles[r.cycles.length - 1];
-      log(`${method} seed ${seed}: success ${(100 * last.evaluation.successRate).toFixed(1)}%, KL ${last.kl.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s so far)`);
+      log(`seed ${seed} ${method}: success ${(100 * last.evaluation.successRate).toFixed(1)}%, KL ${last.kl.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s so far)`);
     }
   }
   const rows = methods.map((method) => {

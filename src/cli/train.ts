@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
-import { trainText, QUICK, FULL, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
+import { trainText, textBudget, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
 import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
 import { saveCheckpoint } from "../policies/checkpoint";
 
@@ -15,7 +15,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (!values.env) throw new UsageError("train needs --env household|shop|qa");
   if (!values.method) throw new UsageError(`train needs --method (${TEXT_METHODS.join(", ")})`);
   const int = (flag: string, fallback: number, min: number) => intOption(values, flag, fallback, min);
-  const base = values.quick ? QUICK : FULL;
+  const base = textBudget(String(values.env), Boolean(values.quick));
   const options: TextTrainOptions = {
     ...base,
     env: values.env as string,

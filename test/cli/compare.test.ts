@@ -37,6 +37,22 @@ test("compare --json: one row per method, intervals recomputed from the per-seed
   assert.deepEqual(s.rows[0].successCi95, success.ci95);
   assert.ok(Math.abs(s.rows[0].klMean - kl.mean) < 1e-9, `${s.rows[0].klMean} vs ${kl.mean}`);
   assert.equal(fs.readdirSync(out).sort().join(","), "compare.json,index.html,kl.svg,success.svg");
+  // compare started stepagent-implicit from sft's warm start; training it afresh gives the same row.
+  const fresh = [];
+  for (const seed of [0, 1]) {
+    const t = await trainText({ ...COMPARE_QUICK, env: "qa", method: "stepagent-implicit", seed });
+    t.policy.dispose();
+    fresh.push(t.cycles[t.cycles.length - 1]);
+  }
+  assert.equal(s.rows[1].successMean, meanCi95(fresh.map((c) => c.evaluation.successRate)).mean);
+  assert.ok(Math.abs(s.rows[1].klMean - meanCi95(fresh.map((c) => c.kl)).mean) < 1e-9, `${s.rows[1].klMean} vs fresh ${meanCi95(fresh.map((c) => c.kl)).mean}`);
+});
+
+test("a warm start trained with other options is refused, naming both", async () => {
+  await initBackend();
+  const a = await trainText({ ...COMPARE_QUICK, env: "qa", method: "sft", seed: 0, sftSteps: 2, trainTasks: 2, testTasks: 1 });
+  a.policy.dispose();
+  await assert.rejects(trainText({ ...COMPARE_QUICK, env: "qa", method: "sft", seed: 1, sftSteps: 2, trainTasks: 2, testTasks: 1, warmStart: a.warmStart }), /warmStart: was trained with other options \(\["qa",0,/);
 });
 
 test("compare: an unknown method is named, nothing written", () => {

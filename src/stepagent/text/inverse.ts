@@ -4,9 +4,11 @@
  *    (the action's words, and action-word × state-word pairs) trained on expert steps (label 1)
  *    against the agent's proposals at the same states (label 0), classes weighted equally;
  *    step reward r(s, a) = log D − log(1 − D) = wᵀφ + b.
- * 2. Policy update: PPO-clip on the proposals with per-step advantages A = r(s, â) − mean_s r
- *    (the mean over the proposals at that state), ratio π_θ/π_k, and a KL(π_θ‖π_k) penalty
- *    estimated on the same samples.
+ * 2. Policy update: PPO-clip on the proposals with per-step advantages A ∝ r(s, â) − b_s, where
+ *    the baseline b_s is the mean reward of the proposals at that state when there are several
+ *    (n ≥ 2), and the mean over all proposals when there is one (a one-sample mean would be the
+ *    sample itself and every advantage 0), scaled to RMS β; ratio π_θ/π_k, a KL penalty to π_k
+ *    (see ppoUpdate), and the NLL of the expert's action at the same states.
  */
 import { tf } from "../../backend";
 import { AdamTrainer, minibatchSteps } from "../../optim/adam";
@@ -80,6 +82,13 @@ export class StepDiscriminator {
 export interface TextInverseOptions {
   /** KL penalty β to π_k. */
   beta: number;
+  /**
+   * Weight of the NLL of the expert's action at each sampled state (as in the implicit
+   * reflection): without it, pushing a wrong action's tokens down also pushes down the prefix it
+   * shares with the expert's ("go to cabinet 3" vs "go to cabinet 2") — measured: held-out KL to
+   * the expert 0.66 → 1.34 after one cycle with 0, and 0 successes.
+   */
+  nllWeight?: number;
   clip?: number;
   steps: number;
   batchSize?: number;
@@ -96,18 +105,31 @@ export function reflectInverseText(policy: TransformerPolicy, expert: StateActio
   const rewards = proposals.map((p) => disc.reward(p.state, p.action));
   const byState = new Map<string, number[]>();
   proposals.forEach((p, i) => byState.set(p.state, [...(byState.get(p.state) ?? []), rewards[i]]));
-  const adv = proposals.map((p, i) => {
+  const overall = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+  const raw = proposals.map((p, i) => {
     const rs = byState.get(p.state)!;
-    return rewards[i] - rs.reduce((a, b) => a + b, 0) / rs.length;
+    return rewards[i] - (rs.length > 1 ? rs.reduce((a, b) => a + b, 0) / rs.length : overall);
   });
-  return { discriminator: disc, losses: ppoUpdate(policy, proposals, adv, options) };
+  // Scaled to root-mean-square β. The discriminator's logits have no fixed scale (they can be tens
+  // of nats), and at unit scale the push-down on wrong actions swamped the NLL anchor (measured:
+  // held-out KL 0.66 → 0.96 after a cycle). At β each sample's policy-gradient weight matches
+  // step-DPO's, whose gradient on a pair is β·σ(−β·margin) ≤ β.
+  const rms = Math.sqrt(raw.reduce((a, x) => a + x * x, 0) / raw.length);
+  const adv = raw.map((x) => (rms > 0 ? (options.beta * x) / rms : 0));
+  const expertAt = new Map(expert.map((e) => [e.state, e.action]));
+  const anchor = proposals.map((p) => ({ state: p.state, action: expertAt.get(p.state) ?? p.action }));
+  return { discriminator: disc, losses: ppoUpdate(policy, proposals, adv, options, anchor) };
 }
 
 /**
- * PPO-clip on sampled (state, action) steps with given advantages, ratio π_θ/π_k (π_k frozen at
- * the start), and a KL(π_θ‖π_k) penalty estimated on the same samples, E_k[ρ log ρ].
+ * PPO-clip on sampled (state, action) steps with given advantages, ratio ρ = π_θ/π_k (π_k frozen
+ * at the start), and a penalty β·KL(π_k‖π_θ) estimated on the same samples (drawn from π_k) with
+ * the per-sample term (ρ − 1) − log ρ: its mean is unbiased, and each term is ≥ 0 with its minimum
+ * at ρ = 1. (The other direction, E_k[ρ log ρ] = KL(π_θ‖π_k), is unbiased too, but on a fixed
+ * sample each of its terms is smallest at ρ = 1/e: repeated epochs drive every sampled action's
+ * probability down — measured: held-out KL to the expert 0.66 → 3.2 in two cycles.)
  */
-export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], advantages: number[], options: TextInverseOptions): number[] {
+export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], advantages: number[], options: TextInverseOptions, anchor?: StateAction[]): number[] {
   if (samples.length === 0) return [];
   const refLogp = policy.logProbs(samples.map((p) => p.state), samples.map((p) => p.action));
   const clip = options.clip ?? 0.2;
@@ -119,8 +141,11 @@ export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], adv
       const ratio = tf.exp(logRatio);
       const a = tf.tensor1d(Float32Array.from(idx, (i) => advantages[i]));
       const surrogate = tf.mean(tf.minimum(tf.mul(ratio, a), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), a)));
-      const kl = tf.mean(tf.mul(ratio, logRatio));
-      return tf.neg(tf.sub(surrogate, tf.mul(options.beta, kl))) as tf.Scalar;
+      const kl = tf.mean(tf.sub(tf.sub(ratio, 1), logRatio));
+      const loss = tf.neg(tf.sub(surrogate, tf.mul(options.beta, kl))) as tf.Scalar;
+      if (!anchor || !options.nllWeight) return loss;
+      const nll = tf.neg(tf.mean(policy.sequenceLogProb(policy.encode(idx.map((i) => anchor[i].state), idx.map((i) => anchor[i].action)))));
+      return tf.add(loss, tf.mul(options.nllWeight, nll)) as tf.Scalar;
     });
   } finally {
     trainer.dispose();
