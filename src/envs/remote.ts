@@ -17,13 +17,12 @@
  * episode (a second "take apple" sees "Nothing happens."); a refused connection means the
  * server, and with it the episode's state, is gone.
  */
-import * as http from "node:http";
-import * as https from "node:https";
 import type { ChatTurn, Step } from "../core/types";
 import type { TextTrajectory } from "../data/formats";
 import { detectInstruction } from "../data/react";
 import { writeTrajectories } from "../data/io";
 import { Rng } from "../core/rng";
+import { exchange } from "../core/http_exchange";
 import type { ExpertTurn, TextEnv, TextEnvFamily, TextTask } from "./text/common";
 
 export type EnvId = number | string;
@@ -367,58 +366,18 @@ function attemptNote(label: string, code: string): string {
 
 type RawResult = { kind: "answer"; status: number; json: unknown; text: string } | { kind: "unreadable"; status: number; text: string } | { kind: "failed"; code: string; reason: string };
 
-function request(method: string, target: string, body: unknown, timeoutMs: number): Promise<RawResult> {
-  return new Promise((resolve) => {
-    const u = new URL(target);
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    let settled = false;
-    const finish = (r: RawResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(r);
-    };
-    // A fresh connection per call (no keep-alive): a socket the server has since closed is never
-    // reused, so a connection error always means the server is unreachable.
-    const req = (u.protocol === "https:" ? https : http).request(
-      u,
-      { method, agent: false, headers: { accept: "application/json", ...(data ? { "content-type": "application/json", "content-length": data.length } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (e: NodeJS.ErrnoException) => finish({ kind: "failed", code: e.code ?? "ECONNRESET", reason: `the connection broke while reading the answer (${e.message})` }));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          try {
-            finish({ kind: "answer", status: res.statusCode ?? 0, json: JSON.parse(text), text });
-          } catch {
-            // Non-JSON error pages still carry a status worth reporting.
-            if ((res.statusCode ?? 0) >= 400) finish({ kind: "answer", status: res.statusCode ?? 0, json: null, text });
-            else finish({ kind: "unreadable", status: res.statusCode ?? 0, text });
-          }
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      finish({ kind: "failed", code: "ETIMEDOUT", reason: `no answer within ${timeoutMs} ms` });
-      req.destroy();
-    }, timeoutMs);
-    req.on("error", (e: NodeJS.ErrnoException) => finish({ kind: "failed", code: e.code ?? "ECONNRESET", reason: describeConnectionError(e) }));
-    req.end(data);
-  });
-}
-
-function describeConnectionError(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case "ECONNREFUSED":
-      return "connection refused (ECONNREFUSED): the server is not running, or died";
-    case "ECONNRESET":
-      return "the connection was reset (ECONNRESET): the server closed it or died mid-request";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return `host not found (${e.code})`;
-    default:
-      return `${e.message}${e.code && !e.message.includes(e.code) ? ` (${e.code})` : ""}`;
+async function request(method: string, target: string, body: unknown, timeoutMs: number): Promise<RawResult> {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  // A fresh connection per call (no keep-alive): a socket the server has since closed is never
+  // reused, so a connection error always means the server is unreachable.
+  const r = await exchange(target, { method, agent: false, timeoutMs, body: data, headers: { accept: "application/json", ...(data !== undefined ? { "content-type": "application/json" } : {}) } });
+  if (r.kind === "timeout") return { kind: "failed", code: "ETIMEDOUT", reason: `no answer within ${timeoutMs} ms` };
+  if (r.kind === "network") return { kind: "failed", code: r.code, reason: r.message };
+  try {
+    return { kind: "answer", status: r.status, json: JSON.parse(r.body), text: r.body };
+  } catch {
+    // Non-JSON error pages still carry a status worth reporting.
+    return r.status >= 400 ? { kind: "answer", status: r.status, json: null, text: r.body } : { kind: "unreadable", status: r.status, text: r.body };
   }
 }
 

@@ -22,6 +22,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { Rng } from "../core/rng";
+import { exchange } from "../core/http_exchange";
 import { InputError } from "../core/errors";
 import { parseReActTurn } from "../data/react";
 
@@ -123,7 +124,7 @@ interface SampledTurn {
 
 type Attempt =
   | { kind: "response"; status: number; statusText: string; body: string; retryAfterMs?: number }
-  | { kind: "network"; message: string }
+  | { kind: "network"; code: string; message: string }
   | { kind: "timeout" };
 
 /** A counting semaphore: at most `limit` callers inside `run` at once. */
@@ -175,19 +176,6 @@ function retryAfterMs(header: string | undefined): number | undefined {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
-function networkMessage(err: NodeJS.ErrnoException): string {
-  const known: Record<string, string> = {
-    ECONNREFUSED: "connection refused (is the server running?)",
-    ECONNRESET: "connection reset by the server",
-    EPIPE: "connection closed by the server",
-    ENOTFOUND: "host not found",
-    EHOSTUNREACH: "host unreachable",
-    ETIMEDOUT: "connection timed out",
-  };
-  const code = err.code ?? "";
-  return known[code] ? `${known[code]} (${code})` : `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ""}`;
-}
-
 /** An LLM behind an OpenAI-compatible server, as a policy over text (see the top of this file). */
 export class OpenAIPolicy implements AsyncTextPolicy {
   readonly baseUrl: string;
@@ -196,7 +184,6 @@ export class OpenAIPolicy implements AsyncTextPolicy {
   private readonly limiter: Limiter;
   private readonly jitter: Rng;
   private readonly agent: http.Agent;
-  private readonly transport: typeof http | typeof https;
 
   constructor(config: HttpPolicyConfig) {
     let url: URL;
@@ -233,8 +220,7 @@ export class OpenAIPolicy implements AsyncTextPolicy {
     if (!this.config.separator) throw new InputError("separator", "must not be empty");
     this.limiter = new Limiter(this.config.concurrency);
     this.jitter = new Rng(this.config.seed).fork("http-backoff");
-    this.transport = url.protocol === "https:" ? https : http;
-    this.agent = new this.transport.Agent({ keepAlive: true });
+    this.agent = new (url.protocol === "https:" ? https : http).Agent({ keepAlive: true });
   }
 
   /** Model ids the server lists (GET /models). */
@@ -403,40 +389,15 @@ export class OpenAIPolicy implements AsyncTextPolicy {
   }
 
   /** One attempt: never rejects; a timeout covers the whole exchange, body included. */
-  private once(method: string, url: string, payload: string | undefined): Promise<Attempt> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const done = (a: Attempt) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(a);
-      };
-      const headers: Record<string, string> = { accept: "application/json" };
-      if (payload !== undefined) {
-        headers["content-type"] = "application/json";
-        headers["content-length"] = String(Buffer.byteLength(payload));
-      }
-      const key = process.env[this.config.apiKeyEnv];
-      if (key) headers.authorization = `Bearer ${key}`;
-      const req = this.transport.request(url, { method, headers, agent: this.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (e: NodeJS.ErrnoException) => done({ kind: "network", message: `reply cut off: ${networkMessage(e)}` }));
-        res.on("aborted", () => done({ kind: "network", message: "reply cut off: the server closed the connection" }));
-        res.on("end", () => {
-          if (!res.complete) return done({ kind: "network", message: "reply cut off: the server closed the connection" });
-          const ra = res.headers["retry-after"];
-          done({ kind: "response", status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", body: Buffer.concat(chunks).toString("utf8"), retryAfterMs: retryAfterMs(Array.isArray(ra) ? ra[0] : ra) });
-        });
-      });
-      const timer = setTimeout(() => {
-        done({ kind: "timeout" });
-        req.destroy();
-      }, this.config.timeoutMs);
-      req.on("error", (e: NodeJS.ErrnoException) => done({ kind: "network", message: networkMessage(e) }));
-      req.end(payload);
-    });
+  private async once(method: string, url: string, payload: string | undefined): Promise<Attempt> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (payload !== undefined) headers["content-type"] = "application/json";
+    const key = process.env[this.config.apiKeyEnv];
+    if (key) headers.authorization = `Bearer ${key}`;
+    const r = await exchange(url, { method, headers, body: payload, timeoutMs: this.config.timeoutMs, agent: this.agent });
+    if (r.kind !== "response") return r;
+    const ra = r.headers["retry-after"];
+    return { kind: "response", status: r.status, statusText: r.statusText, body: r.body, retryAfterMs: retryAfterMs(Array.isArray(ra) ? ra[0] : ra) };
   }
 
   /** Closes idle keep-alive connections. */
