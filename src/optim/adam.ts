@@ -99,16 +99,25 @@ export class AdamTrainer {
  * min(batchSize, count) indices drawn with replacement from [0, count) by the seeded stream
  * `stream`. Returns the losses; the trainer stays the caller's to dispose.
  */
+/**
+ * How many passes over its data one reflection (or baseline) update may make: an update that
+ * found few pairs takes fewer steps instead of fitting them dozens of times (without the cap, 40
+ * steps of 16 over a cycle's ten-odd pairs is ≈ 60 passes; on household seed 0 a policy at 100%
+ * held-out success after SFT fell to 93% in two such cycles).
+ */
+export const UPDATE_EPOCHS = 2;
+
 export function minibatchSteps(
   trainer: AdamTrainer,
   count: number,
-  options: { steps: number; batchSize: number; seed: number; stream: string; onStep?: (step: number, loss: number) => void },
+  options: { steps: number; batchSize: number; seed: number; stream: string; onStep?: (step: number, loss: number) => void; maxEpochs?: number },
   loss: (indices: number[]) => tf.Scalar,
 ): number[] {
   const rng = new Rng(options.seed).fork(options.stream);
   const B = Math.min(options.batchSize, count);
   const losses: number[] = [];
-  for (let step = 0; step < options.steps; step++) {
+  const steps = options.maxEpochs === undefined ? options.steps : Math.min(options.steps, Math.ceil((options.maxEpochs * count) / B));
+  for (let step = 0; step < steps; step++) {
     const idx = Array.from({ length: B }, () => rng.int(count));
     const value = trainer.step(() => loss(idx));
     losses.push(value);

@@ -5,7 +5,7 @@
  * π_ref = π_k, plus an NLL term on the expert trajectory as in ETO's SFT-regularised variant.
  */
 import { tf } from "../../backend";
-import { AdamTrainer, minibatchSteps } from "../../optim/adam";
+import { AdamTrainer, minibatchSteps, UPDATE_EPOCHS } from "../../optim/adam";
 import type { StateAction } from "../../policies/text_sft";
 import { expertSteps } from "../../policies/text_sft";
 import { rollOutBudget, type TextCycleContext } from "./common";
@@ -19,7 +19,7 @@ export function etoCycle(ctx: TextCycleContext, nllWeight = 0.1): { actions: num
   const ref = pairs.map((p) => ({ chosen: sum(p.chosen), rejected: sum(p.rejected) }));
   const trainer = new AdamTrainer(ctx.policy.trainable(), 1e-3);
   try {
-    minibatchSteps(trainer, pairs.length, { steps: ctx.updateSteps, batchSize: 4, seed: ctx.seed, stream: "eto-batches" }, (idx) => {
+    minibatchSteps(trainer, pairs.length, { steps: ctx.updateSteps, batchSize: 4, seed: ctx.seed, stream: "eto-batches", maxEpochs: UPDATE_EPOCHS }, (idx) => {
       // Each trajectory's log-prob is the sum of its steps' log-probs (one batch, then segment sums).
       const steps: StateAction[] = [];
       const owner: number[] = [];

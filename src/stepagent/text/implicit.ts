@@ -6,7 +6,7 @@
  */
 import { tf } from "../../backend";
 import type { StepPair } from "../../core/types";
-import { AdamTrainer, minibatchSteps } from "../../optim/adam";
+import { AdamTrainer, minibatchSteps, UPDATE_EPOCHS } from "../../optim/adam";
 import type { TransformerPolicy } from "../../policies/transformer";
 
 export interface TextImplicitOptions {
@@ -35,7 +35,7 @@ export function reflectImplicitText(policy: TransformerPolicy, pairs: StepPair<s
   const refRejected = policy.logProbs(pairs.map((p) => p.state), pairs.map((p) => p.rejected));
   const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
   try {
-    const losses = minibatchSteps(trainer, pairs.length, { steps: options.steps, batchSize: options.batchSize ?? 32, seed: options.seed, stream: "dpo-batches" }, (idx) =>
+    const losses = minibatchSteps(trainer, pairs.length, { steps: options.steps, batchSize: options.batchSize ?? 32, seed: options.seed, stream: "dpo-batches", maxEpochs: UPDATE_EPOCHS }, (idx) =>
       stepDpoLoss(policy, idx.map((i) => pairs[i]), { chosen: Float64Array.from(idx, (i) => refChosen[i]), rejected: Float64Array.from(idx, (i) => refRejected[i]) }, options.beta, options.nllWeight),
     );
     return { losses };

@@ -11,7 +11,7 @@
  *    (see ppoUpdate), and the NLL of the expert's action at the same states.
  */
 import { tf } from "../../backend";
-import { AdamTrainer, minibatchSteps } from "../../optim/adam";
+import { AdamTrainer, minibatchSteps, UPDATE_EPOCHS } from "../../optim/adam";
 import type { StateAction } from "../../policies/text_sft";
 import type { TransformerPolicy } from "../../policies/transformer";
 
@@ -135,7 +135,7 @@ export function ppoUpdate(policy: TransformerPolicy, samples: StateAction[], adv
   const clip = options.clip ?? 0.2;
   const trainer = new AdamTrainer(policy.trainable(), options.learningRate ?? 1e-3);
   try {
-    return minibatchSteps(trainer, samples.length, { steps: options.steps, batchSize: options.batchSize ?? 16, seed: options.seed, stream: "ppo-batches" }, (idx) => {
+    return minibatchSteps(trainer, samples.length, { steps: options.steps, batchSize: options.batchSize ?? 16, seed: options.seed, stream: "ppo-batches", maxEpochs: UPDATE_EPOCHS }, (idx) => {
       const logp = policy.sequenceLogProb(policy.encode(idx.map((i) => samples[i].state), idx.map((i) => samples[i].action)));
       const logRatio = tf.sub(logp, tf.tensor1d(Float32Array.from(idx, (i) => refLogp[i])));
       const ratio = tf.exp(logRatio);
