@@ -5,6 +5,7 @@
  */
 import * as path from "node:path";
 import * as aq from "arquero";
+import { SingleBar, Presets } from "cli-progress";
 import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, textBudget, TEXT_METHODS, type TextTrainResult, type TextWarmStart } from "../stepagent/text/train";
@@ -26,17 +27,27 @@ export async function compareCommand(argv: string[]): Promise<number> {
   log(describeBackend(backend));
   const started = Date.now();
   const results: TextTrainResult[] = [];
-  // Seed by seed: the first method trains the SFT warm start, the others start from a copy of it.
-  for (let seed = 0; seed < seeds; seed++) {
-    let warmStart: TextWarmStart | undefined;
-    for (const method of methods) {
-      const r = await trainText({ ...base, env: values.env as string, method, seed, warmStart });
-      warmStart = r.warmStart;
-      r.policy.dispose();
-      results.push(r);
-      const last = r.cycles[r.cycles.length - 1];
-      log(`seed ${seed} ${method}: success ${(100 * last.evaluation.successRate).toFixed(1)}%, KL ${last.kl.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s so far)`);
+  // On a terminal, one progress bar over all runs; otherwise (logs, CI) one line per finished run.
+  const bar = !values.json && process.stderr.isTTY ? new SingleBar({ format: "{bar} {value}/{total} runs | {label} | ETA {eta_formatted}", stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(seeds * methods.length, 0, { label: "" });
+  try {
+    // Seed by seed: the first method trains the SFT warm start, the others start from a copy of it.
+    for (let seed = 0; seed < seeds; seed++) {
+      let warmStart: TextWarmStart | undefined;
+      for (const method of methods) {
+        bar?.update({ label: `seed ${seed} ${method}` });
+        const r = await trainText({ ...base, env: values.env as string, method, seed, warmStart });
+        warmStart = r.warmStart;
+        r.policy.dispose();
+        results.push(r);
+        const last = r.cycles[r.cycles.length - 1];
+        const line = `seed ${seed} ${method}: success ${(100 * last.evaluation.successRate).toFixed(1)}%, KL ${last.kl.toFixed(3)}`;
+        if (bar) bar.increment({ label: line });
+        else log(`${line} (${((Date.now() - started) / 1000).toFixed(0)} s so far)`);
+      }
     }
+  } finally {
+    bar?.stop();
   }
   const rows = methods.map((method) => {
     const mine = results.filter((r) => r.method === method).map((r) => r.cycles[r.cycles.length - 1]);

@@ -4,6 +4,7 @@
  * Writes DIR/metrics.json and DIR/policy.json (a checkpoint), both or neither.
  */
 import * as path from "node:path";
+import { SingleBar, Presets } from "cli-progress";
 import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, textBudget, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
@@ -30,9 +31,18 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));
   const started = Date.now();
-  const result = await trainText(options, (r) =>
-    log(`cycle ${r.cycle}: success ${(100 * r.evaluation.successRate).toFixed(1)}%, reward ${r.evaluation.meanReward.toFixed(3)}, invalid ${(100 * r.evaluation.invalidRate).toFixed(1)}%${r.cycle ? `, ${r.pairs} pairs, match ${(100 * (r.matchRate ?? 0)).toFixed(1)}%` : ""} (${r.seconds.toFixed(1)} s)`),
+  // On a terminal, a progress bar over the SFT warm start (the longest phase); cycles print a line each.
+  const bar = !values.json && process.stderr.isTTY ? new SingleBar({ format: "SFT {bar} {value}/{total} steps | loss {loss} | ETA {eta_formatted}", stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(options.sftSteps, 0, { loss: "" });
+  const result = await trainText(
+    options,
+    (r) => {
+      bar?.stop();
+      log(`cycle ${r.cycle}: success ${(100 * r.evaluation.successRate).toFixed(1)}%, reward ${r.evaluation.meanReward.toFixed(3)}, invalid ${(100 * r.evaluation.invalidRate).toFixed(1)}%${r.cycle ? `, ${r.pairs} pairs, match ${(100 * (r.matchRate ?? 0)).toFixed(1)}%` : ""} (${r.seconds.toFixed(1)} s)`);
+    },
+    (step, _total, loss) => bar?.update(step, { loss: loss.toFixed(3) }),
   );
+  bar?.stop();
   const summary = {
     env: result.env,
     method: result.method,

@@ -113,7 +113,7 @@ export interface TextTrainResult {
   warmStart: TextWarmStart;
 }
 
-export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleRecord) => void): Promise<TextTrainResult> {
+export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleRecord) => void, onSftStep?: (step: number, total: number, loss: number) => void): Promise<TextTrainResult> {
   const family = textEnv(o.env);
   if (!(TEXT_METHODS as readonly string[]).includes(o.method)) throw new InputError("method", `unknown method ${JSON.stringify(o.method)} (methods available now: ${TEXT_METHODS.join(", ")})`);
   for (const k of ["trainTasks", "testTasks", "sftSteps", "samplesPerStep"] as const) requireInteger(k, o[k], 1);
@@ -141,7 +141,7 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
     cycles.push(o.warmStart.record);
     onCycle?.(o.warmStart.record);
   } else {
-    trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3 }).trainer.dispose();
+    trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3, onStep: onSftStep && ((k, loss) => onSftStep(k + 1, o.sftSteps, loss)) }).trainer.dispose();
     push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
   }
   const warmStart: TextWarmStart = o.warmStart ?? { key, weights: policy.weights(), record: cycles[0] };
