@@ -102,7 +102,7 @@ export class AdamTrainer {
 /**
  * How many passes over its data one reflection (or baseline) update may make: an update that
  * found few pairs takes fewer steps instead of fitting them dozens of times (without the cap, 40
- * steps of 16 over a cycle's ten-odd pairs is ≈ 60 passes; on household seed 0 a policy at 100%
+ * steps of 16 over a cycle's ten-odd pairs is ≈ 60 passes; on QA seed 0 a policy at 100%
  * held-out success after SFT fell to 93% in two such cycles).
  */
 export const UPDATE_EPOCHS = 2;
