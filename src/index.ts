@@ -77,3 +77,4 @@ export { OpenAIPolicy, HttpPolicyError, PROMPT_CONVENTION, requestSeed, defaultE
 export { servePolicy, type ServeOptions, type PolicyServer } from "./policies/serve";
 export { EnvServer, type EnvServerOptions } from "./envs/server";
 export { EnvServerClient, RemoteTextEnv, EnvServerError, EnvClientUsageError, CollectError, FLAVOURS, flavour, collectEpisodes, collectToFile, localExpertPolicy, randomPolicy, type ServerFlavour, type FlavourName, type ClientOptions, type EnvId, type EpisodeState, type RemotePolicy, type CollectOptions, type PartialEpisode, type ServerInfo, type StepAnswer, type ResetAnswer } from "./envs/remote";
+export { inspectWithServer, streamInspection, inspectionSeed, policyStateOf, proposalTurn, newInspectionCounts, type ServerInspectionOptions, type InspectionCounts } from "./stepagent/text/inspect_http";

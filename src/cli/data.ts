@@ -5,6 +5,9 @@
  *   data convert FILE --to FORMAT --out OUT [--jsonl] [--format F] [--lenient]
  *   data prompts FILE --out OUT.jsonl          one inspection record per expert step (rejected: [])
  *   data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
+ *   data inspect EXPERT_FILE --server URL --model NAME --out INSPECTION.jsonl [--samples 4]
+ *        [--temperature 1] [--seed 0] [--api-key-env VAR] [--concurrency 4] [--timeout-ms 60000]
+ *        [--max-retries 3]                 a served policy's proposals at every expert step
  */
 import * as fs from "node:fs";
 import * as readline from "node:readline";
@@ -15,6 +18,9 @@ import { EXPORTS, exportRows, parseInspectionRecord, stepPrompts, type ExportFor
 import { UsageError, intOption, parseFlags } from "./options";
 import { streamToFileAtomic } from "../report/atomic";
 import { TEXT_ENVS, expertTrajectory, splitTasks, textEnv } from "../envs/text";
+import { SingleBar, Presets } from "cli-progress";
+import { OpenAIPolicy } from "../policies/http";
+import { newInspectionCounts, streamInspection } from "../stepagent/text/inspect_http";
 
 /** The flags every data command takes (--format, --lenient) plus its own. */
 function args(argv: string[], strings: string[] = [], booleans: string[] = []) {
@@ -134,9 +140,74 @@ export async function dataCommand(argv: string[]): Promise<number> {
       process.stderr.write(`wrote ${n} ${to} rows to ${values.out}\n`);
       return 0;
     }
+    case "inspect":
+      return inspectCommand(rest);
     default:
-      throw new UsageError(`unknown data command ${JSON.stringify(sub ?? "")} (data stats | convert | prompts | pairs)`);
+      throw new UsageError(`unknown data command ${JSON.stringify(sub ?? "")} (data stats | convert | prompts | pairs | inspect)`);
   }
+}
+
+/**
+ * `data inspect`: streams the expert file, asks the server for --samples proposals at every expert
+ * step (state = stepagent's policy state; see src/stepagent/text/inspect_http.ts), writes one
+ * inspection record per step (rejected = the proposals whose action is not the expert's) to --out
+ * through a temporary file: on any failure nothing is written.
+ */
+async function inspectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, ["server", "model", "out", "samples", "temperature", "seed", "api-key-env", "concurrency", "timeout-ms", "max-retries"]);
+  const file = oneFile(positionals, "inspect");
+  if (!values.server) throw new UsageError("data inspect needs --server URL (an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1)");
+  if (!values.model) throw new UsageError("data inspect needs --model NAME (the model the server serves)");
+  if (!values.out) throw new UsageError("data inspect needs --out FILE.jsonl");
+  const samples = intOption(values, "samples", 4, 1);
+  const seed = intOption(values, "seed", 0, 0);
+  const concurrency = intOption(values, "concurrency", 4, 1);
+  const timeoutMs = intOption(values, "timeout-ms", 60_000, 1);
+  const maxRetries = intOption(values, "max-retries", 3, 0);
+  const rawT = values.temperature as string | undefined;
+  const temperature = rawT === undefined ? 1 : Number(rawT);
+  if (rawT !== undefined && (rawT.trim() === "" || !Number.isFinite(temperature) || temperature < 0)) throw new UsageError(`--temperature must be a number ≥ 0, got ${JSON.stringify(rawT)}`);
+  const read = { format: formatFlag(values.format as string, "--format"), lenient: values.lenient as boolean };
+  if (!fs.existsSync(file)) throw new DataError(file, null, null, "no such file");
+  const policy = new OpenAIPolicy({
+    baseUrl: values.server as string,
+    model: values.model as string,
+    apiKeyEnv: values["api-key-env"] as string | undefined,
+    concurrency,
+    timeoutMs,
+    maxRetries,
+    temperature,
+    seed,
+  });
+  const out = values.out as string;
+  // On a terminal, a bar over the expert steps (counted in a first pass over the file); otherwise only the summary.
+  let bar: SingleBar | null = null;
+  if (process.stderr.isTTY) {
+    let total = 0;
+    for await (const t of readTrajectories(file, read)) total += t.steps.length;
+    bar = new SingleBar({ format: "inspect {bar} {value}/{total} steps | match {rate}% | ETA {eta_formatted}", stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+    bar.start(total, 0, { rate: "–" });
+  }
+  const report = newReport();
+  const counts = newInspectionCounts();
+  const started = Date.now();
+  try {
+    await writeJsonl(out, streamInspection(readTrajectories(file, read, report), policy, {
+      samplesPerStep: samples,
+      temperature,
+      seed,
+      onRecord: (c) => bar?.update(c.steps, { rate: (100 * c.matchRate).toFixed(1) }),
+    }, counts));
+  } finally {
+    bar?.stop();
+    policy.close();
+  }
+  warnSkipped(report, file);
+  process.stderr.write(
+    `data inspect: ${counts.steps} expert steps (${counts.trajectories} trajectories), ${counts.proposals} proposals from ${values.model} (n = ${samples}, temperature ${temperature}, seed ${seed}), ` +
+      `${counts.matches} matched the expert (match rate ${(100 * counts.matchRate).toFixed(1)}%), ${counts.pairs} pairs; wrote ${counts.steps} records to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return 0;
 }
 
 /** `stepagent expert-data`: the scripted expert's trajectories on generated tasks, as ETO conversations. */

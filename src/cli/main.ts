@@ -43,6 +43,12 @@ Usage:
   stepagent data prompts FILE --out OUT.jsonl
                                     one inspection record per expert step, for an LLM to fill
   stepagent data pairs INSPECTION.jsonl --to trl-dpo|trl-stepwise|openrlhf --out OUT.jsonl
+  stepagent data inspect EXPERT_FILE --server URL --model NAME --out INSPECTION.jsonl [--samples 4]
+        [--temperature 1] [--seed 0] [--api-key-env VAR] [--concurrency 4] [--timeout-ms 60000]
+        [--max-retries 3] [--format F] [--lenient]
+                                    inspection with an OpenAI-compatible server (vLLM, stepagent
+                                    serve, …): n proposals per expert step, the mismatched ones as
+                                    rejected turns (then: data pairs); state = stepagent's policy state
   stepagent expert-data --env household|shop|qa [--split train|test] [--tasks N] [--seed N] --out FILE
                                     the scripted expert's trajectories (ETO conversations)
   stepagent train --env household|shop|qa --method sft|stepagent-implicit|stepagent-inverse|rft|ppo|eto|ipr [--seed N] [--out DIR]
