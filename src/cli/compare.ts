@@ -1,5 +1,5 @@
 /**
- * `stepagent compare --env household|shop|qa [--seeds 5] [--methods a,b,…] [--quick] [--json] [--out DIR]`
+ * `stepagent compare --env household|shop|qa [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]`
  * Every method on the same seeds and budget; success/KL per method as mean with a 95% t-interval
  * over seeds (arquero table), success and KL per cycle (vega-lite), one HTML page.
  */
@@ -16,9 +16,11 @@ import { methodComparisonSpec } from "../viz/specs";
 
 
 export async function compareCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { strings: ["env", "seeds", "methods", "out"], booleans: ["quick", "json"] });
+  const { values } = parseFlags(argv, { strings: ["env", "seeds", "first-seed", "methods", "out"], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("compare needs --env household|shop|qa");
   const seeds = intOption(values, "seeds", 5, 1);
+  // Seeds first … first + seeds − 1: lets a long comparison be split over processes or machines.
+  const firstSeed = intOption(values, "first-seed", 0, 0);
   const methods = values.methods ? String(values.methods).split(",").map((m) => m.trim()) : [...TEXT_METHODS];
   for (const m of methods) if (!(TEXT_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods: ${TEXT_METHODS.join(", ")})`);
   const base = textBudget(String(values.env), Boolean(values.quick), true);
@@ -32,7 +34,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
   bar?.start(seeds * methods.length, 0, { label: "" });
   try {
     // Seed by seed: the first method trains the SFT warm start, the others start from a copy of it.
-    for (let seed = 0; seed < seeds; seed++) {
+    for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
       let warmStart: TextWarmStart | undefined;
       for (const method of methods) {
         bar?.update({ label: `seed ${seed} ${method}` });
@@ -65,7 +67,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
       meanSteps: mine.reduce((a, c) => a + c.evaluation.meanSteps, 0) / mine.length,
     };
   });
-  const summary = { env: values.env, seeds, quick: Boolean(values.quick), backend: backend.name, seconds: (Date.now() - started) / 1000, budget: base, rows };
+  const summary = { env: values.env, seeds, firstSeed, quick: Boolean(values.quick), backend: backend.name, seconds: (Date.now() - started) / 1000, budget: base, rows };
   if (values.out) {
     const perCycle = (field: "success" | "kl") =>
       methods.flatMap((method) => {

@@ -37,6 +37,12 @@ test("compare --json: one row per method, intervals recomputed from the per-seed
   assert.deepEqual(s.rows[0].successCi95, success.ci95);
   assert.ok(Math.abs(s.rows[0].klMean - kl.mean) < 1e-9, `${s.rows[0].klMean} vs ${kl.mean}`);
   assert.equal(fs.readdirSync(out).sort().join(","), "compare.json,index.html,kl.svg,success.svg");
+  // --first-seed 1 --seeds 1 runs exactly seed 1 (a comparison split over processes).
+  const one = run("--env", "qa", "--seeds", "1", "--first-seed", "1", "--methods", "sft", "--quick", "--json");
+  assert.equal(one.status, 0, one.stderr);
+  const oneRow = JSON.parse(one.stdout.trim()).rows[0];
+  assert.equal(oneRow.successMean, finals[1].evaluation.successRate);
+  assert.ok(Math.abs(oneRow.klMean - finals[1].kl) < 1e-9);
   // compare started stepagent-implicit from sft's warm start; training it afresh gives the same row.
   const fresh = [];
   for (const seed of [0, 1]) {
