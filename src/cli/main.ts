@@ -52,9 +52,9 @@ Usage:
   stepagent expert-data --env household|shop|qa [--split train|test] [--tasks N] [--seed N] --out FILE
                                     the scripted expert's trajectories (ETO conversations)
   stepagent train --env household|shop|qa --method sft|stepagent-implicit|stepagent-inverse|rft|ppo|eto|ipr [--seed N] [--out DIR]
-        [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]
+        [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N] [--init CHECKPOINT]
                                     train a transformer policy on a text environment and
-                                    evaluate it on the held-out split (work in progress)
+                                    evaluate it on the held-out split
   stepagent compare --env household|shop|qa [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]
                                     every method on the same seeds and budget: success and KL
                                     to the expert with 95% intervals, plots, HTML

@@ -1,6 +1,6 @@
 /**
  * `stepagent train --env household|shop|qa --method sft|stepagent-implicit --seed N --out DIR
- *  [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]`
+ *  [--quick] [--json] [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N] [--init CHECKPOINT]`
  * Writes DIR/metrics.json and DIR/policy.json (a checkpoint), both or neither.
  */
 import * as path from "node:path";
@@ -9,10 +9,10 @@ import { UsageError, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, textBudget, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
 import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
-import { saveCheckpoint } from "../policies/checkpoint";
+import { saveCheckpoint, loadCheckpoint } from "../policies/checkpoint";
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { strings: ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks"], booleans: ["quick", "json"] });
+  const { values } = parseFlags(argv, { strings: ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks", "init"], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("train needs --env household|shop|qa");
   if (!values.method) throw new UsageError(`train needs --method (${TEXT_METHODS.join(", ")})`);
   const int = (flag: string, fallback: number, min: number) => intOption(values, flag, fallback, min);
@@ -28,6 +28,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     testTasks: int("test-tasks", base.testTasks, 1),
   };
   const backend = await initBackend();
+  // --init CHECKPOINT: start from a saved policy (e.g. an earlier run's policy.json) instead of SFT.
+  if (values.init) options.initial = loadCheckpoint(String(values.init)).policy;
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));
   const started = Date.now();

@@ -34,6 +34,20 @@ test("train: one JSON object, metrics and a loadable checkpoint in --out", async
   // Same seed, same numbers.
   const again = run("--env", "household", "--method", "stepagent-implicit", "--seed", "1", "--json", ...tiny);
   assert.deepEqual(JSON.parse(again.stdout).cycles.map((c: { evaluation: unknown; pairs: number }) => [c.evaluation, c.pairs]), s.cycles.map((c: { evaluation: unknown; pairs: number }) => [c.evaluation, c.pairs]));
+  // --init starts from the saved policy: its cycle 0 is that policy, evaluated again on the same tasks.
+  const init = run("--env", "household", "--method", "stepagent-implicit", "--seed", "1", "--json", "--init", path.join(out, "policy.json"), ...tiny.slice(0, 4), "--cycles", "0");
+  assert.equal(init.status, 0, init.stderr);
+  const first = JSON.parse(init.stdout).cycles[0];
+  const last = s.cycles[s.cycles.length - 1];
+  assert.deepEqual(first.evaluation, last.evaluation);
+  assert.ok(Math.abs(first.kl - last.kl) < 1e-6, `${first.kl} vs ${last.kl}`);
+  // A corrupt checkpoint: one line naming the file, exit 1, nothing written.
+  const bad = path.join(dir, "bad.json");
+  fs.writeFileSync(bad, fs.readFileSync(path.join(out, "policy.json"), "utf8").slice(0, 500));
+  const r2 = run("--env", "household", "--method", "sft", "--init", bad, "--out", path.join(dir, "never"), ...tiny);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /bad\.json: not a stepagent checkpoint: invalid JSON .* corrupt or truncated/);
+  assert.ok(!fs.existsSync(path.join(dir, "never")));
 });
 
 for (const [args, message] of [

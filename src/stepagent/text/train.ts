@@ -45,6 +45,11 @@ export interface TextTrainOptions {
    * the result is identical to training it afresh (tested).
    */
   warmStart?: TextWarmStart;
+  /**
+   * Start from this policy instead of SFT (e.g. a checkpoint of an earlier run: `train --init`);
+   * cycle 0 is its evaluation. The run takes ownership (the result's `policy` is this one).
+   */
+  initial?: TransformerPolicy;
 }
 
 export interface TextWarmStart {
@@ -123,11 +128,11 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   const heldOut = expertSteps(test.map((t) => expertTrajectory(family, t)));
   const expert = train.map((t) => expertTrajectory(family, t));
   const data = expertSteps(expert);
-  const tokenizer = Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { maxWords: 400 });
-  const key = JSON.stringify([family.name, o.seed, o.trainTasks, o.testTasks, o.sftSteps, o.model ?? {}]);
+  const key = JSON.stringify([family.name, o.seed, o.trainTasks, o.testTasks, o.sftSteps, o.model ?? {}, o.initial ? "initial" : "sft"]);
   if (o.warmStart && o.warmStart.key !== key) throw new InputError("warmStart", `was trained with other options (${o.warmStart.key}), this run needs ${key}`);
   const modelConfig = { ...TEXT_MODEL[family.name], ...o.model, seed: o.seed };
-  const policy = o.warmStart ? new TransformerPolicy(tokenizer, modelConfig, o.warmStart.weights) : new TransformerPolicy(tokenizer, modelConfig);
+  const tokenizer = () => Tokenizer.fit(data.flatMap((d) => [d.state, d.action]), { maxWords: 400 });
+  const policy = o.initial ?? (o.warmStart ? new TransformerPolicy(tokenizer(), modelConfig, o.warmStart.weights) : new TransformerPolicy(tokenizer(), modelConfig));
   const rng = new Rng(o.seed);
   const cycles: TextCycleRecord[] = [];
   let t0 = performance.now();
@@ -140,6 +145,8 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   if (o.warmStart) {
     cycles.push(o.warmStart.record);
     onCycle?.(o.warmStart.record);
+  } else if (o.initial) {
+    push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
   } else {
     trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3, onStep: onSftStep && ((k, loss) => onSftStep(k + 1, o.sftSteps, loss)) }).trainer.dispose();
     push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
