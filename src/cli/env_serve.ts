@@ -8,7 +8,7 @@
  *   runs episodes on an env server (src/envs/remote.ts) and writes the finished trajectories; if
  *   the server dies part-way, the ones finished before are written and the exit status is 1.
  */
-import { UsageError, intOption, parseFlags } from "./options";
+import { UsageError, intOption, isLoopback, nextStopSignal, parseFlags, portOption } from "./options";
 import { textEnv } from "../envs/text";
 import { splitTasks } from "../envs/text/common";
 import { EnvServer } from "../envs/server";
@@ -23,8 +23,7 @@ export async function envServeCommand(argv: string[]): Promise<number> {
   const family = textEnv(values.env as string);
   const split = (values.split as string | undefined) ?? "test";
   if (split !== "train" && split !== "test") throw new UsageError(`--split must be train or test, got ${JSON.stringify(split)}`);
-  const port = intOption(values, "port", 36001, 0);
-  if (port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${port}`);
+  const port = portOption(values, 36001);
   const host = (values.host as string | undefined) ?? "127.0.0.1";
   const server = new EnvServer({
     family,
@@ -44,20 +43,11 @@ export async function envServeCommand(argv: string[]): Promise<number> {
     throw err;
   }
   process.stderr.write(`stepagent env-serve: ${family.name}, ${server.tasks.length} ${split} tasks (seed ${server.seed}, data_idx 0…${server.tasks.length - 1}) on ${url} — Ctrl-C stops\n`);
-  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") process.stderr.write(`stepagent env-serve: warning: listening on ${host} without authentication; anyone who can reach it can create envs\n`);
+  if (!isLoopback(host)) process.stderr.write(`stepagent env-serve: warning: listening on ${host} without authentication; anyone who can reach it can create envs\n`);
   process.stdout.write(`${url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      process.stderr.write(`stepagent env-serve: ${signal}, closing (${server.openEnvs} env${server.openEnvs === 1 ? "" : "s"} open)\n`);
-      void server.close().then(resolve);
-    };
-    const onInt = () => stop("SIGINT");
-    const onTerm = () => stop("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+  const signal = await nextStopSignal();
+  process.stderr.write(`stepagent env-serve: ${signal}, closing (${server.openEnvs} env${server.openEnvs === 1 ? "" : "s"} open)\n`);
+  await server.close();
   return 0;
 }
 

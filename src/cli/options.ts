@@ -99,6 +99,31 @@ export function intOption(values: FlagValues, flag: string, fallback: number, mi
   return n;
 }
 
+/** `--port`: an integer in 0 … 65535 (0: the system picks a free port). */
+export function portOption(values: FlagValues, fallback: number): number {
+  const port = intOption(values, "port", fallback, 0);
+  if (port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${port}`);
+  return port;
+}
+
+/** True for the loopback names the servers bind by default (no warning about exposure needed). */
+export function isLoopback(host: string): boolean {
+  return host === "127.0.0.1" || host === "localhost" || host === "::1";
+}
+
+/** Resolves with the first SIGINT or SIGTERM, then stops listening (a second one kills as usual). */
+export function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(signal);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
 const stringFlags = ["states", "actions", "horizon", "beta", "cycles", "mode", "reflection", "seed", "episodes", "samples-per-step", "solver", "expert-temperature", "adam-steps", "out"] as const;
 
 /** Parses `argv` (after the subcommand) for `convergence`-style commands. */

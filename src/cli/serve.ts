@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UsageError, intOption, parseFlags } from "./options";
+import { UsageError, intOption, isLoopback, nextStopSignal, parseFlags, portOption } from "./options";
 import { InputError } from "../core/errors";
 import { initBackend, describeBackend } from "../backend";
 import { loadCheckpoint } from "../policies/checkpoint";
@@ -15,8 +15,7 @@ import { servePolicy } from "../policies/serve";
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { strings: ["checkpoint", "host", "port", "model", "api-key-env", "seed"], booleans: ["quiet"] });
   if (!values.checkpoint) throw new UsageError("serve needs --checkpoint FILE (the policy.json that stepagent train --out DIR writes)");
-  const port = intOption(values, "port", 8000, 0);
-  if (port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${port}`);
+  const port = portOption(values, 8000);
   const seed = intOption(values, "seed", 0, 0);
   const host = (values.host as string | undefined) ?? "127.0.0.1";
   const model = (values.model as string | undefined) ?? "stepagent";
@@ -34,8 +33,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const log = (s: string) => process.stderr.write(s + "\n");
   log(describeBackend(backend));
   const { policy } = loadCheckpoint(file);
-  const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";
-  if (!loopback && !apiKey) log(`stepagent serve: warning: listening on ${host} without an API key (--api-key-env VAR); anyone who can reach it can use it`);
+  if (!isLoopback(host) && !apiKey) log(`stepagent serve: warning: listening on ${host} without an API key (--api-key-env VAR); anyone who can reach it can use it`);
   let server;
   try {
     server = await servePolicy(policy, {
@@ -51,15 +49,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw e;
   }
   process.stdout.write(`stepagent serve: ${model} at ${server.url}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (s: NodeJS.Signals) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve(s);
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  const signal = await nextStopSignal();
   await server.close();
   policy.dispose();
   log(`stepagent serve: stopped (${signal})`);
