@@ -55,7 +55,7 @@ export { TEXT_ENVS, textEnv, household, shop, qa, splitTasks, expertTrajectory, 
 
 export { Tokenizer } from "./policies/tokenizer";
 export { TransformerPolicy, DEFAULT_TRANSFORMER, type TransformerConfig } from "./policies/transformer";
-export { trainSft, nllLoss, expertSteps, policyState, type StateAction, type SftOptions } from "./policies/text_sft";
+export { trainSft, nllLoss, expertSteps, policyState, stateAtStep, HISTORY_ACTIONS, type StateAction, type SftOptions } from "./policies/text_sft";
 export { saveCheckpoint, loadCheckpoint, CheckpointError, type LoadedCheckpoint } from "./policies/checkpoint";
 export { AdamTrainer } from "./optim/adam";
 export { BACKENDS, describeBackend, type BackendName } from "./backend";
@@ -77,4 +77,4 @@ export { OpenAIPolicy, HttpPolicyError, PROMPT_CONVENTION, requestSeed, defaultE
 export { servePolicy, type ServeOptions, type PolicyServer } from "./policies/serve";
 export { EnvServer, type EnvServerOptions } from "./envs/server";
 export { EnvServerClient, RemoteTextEnv, EnvServerError, EnvClientUsageError, CollectError, FLAVOURS, flavour, collectEpisodes, collectToFile, localExpertPolicy, randomPolicy, type ServerFlavour, type FlavourName, type ClientOptions, type EnvId, type EpisodeState, type RemotePolicy, type CollectOptions, type PartialEpisode, type ServerInfo, type StepAnswer, type ResetAnswer } from "./envs/remote";
-export { inspectWithServer, streamInspection, inspectionSeed, policyStateOf, proposalTurn, newInspectionCounts, type ServerInspectionOptions, type InspectionCounts } from "./stepagent/text/inspect_http";
+export { inspectWithServer, streamInspection, inspectionSeed, proposalTurn, newInspectionCounts, type ServerInspectionOptions, type InspectionCounts } from "./stepagent/text/inspect_http";

@@ -31,8 +31,13 @@ export function policyState(instruction: string | undefined, observation: string
   return instruction && !observation.includes(instruction) ? `${head}${instruction}\n${observation}` : `${head}${observation}`;
 }
 
+/** The policy state at step k of a recorded trajectory (its actions before k are the history). */
+export function stateAtStep(t: TextTrajectory, k: number): string {
+  return policyState(t.instruction, t.steps[k].observation, t.steps.slice(Math.max(0, k - HISTORY_ACTIONS), k).map((p) => p.action));
+}
+
 export function expertSteps(trajectories: TextTrajectory[]): StateAction[] {
-  return trajectories.flatMap((t) => t.steps.map((s, k) => ({ state: policyState(t.instruction, s.observation, t.steps.slice(0, k).map((p) => p.action)), action: s.action })));
+  return trajectories.flatMap((t) => t.steps.map((s, k) => ({ state: stateAtStep(t, k), action: s.action })));
 }
 
 export interface SftOptions {

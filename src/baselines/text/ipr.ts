@@ -6,7 +6,7 @@
  * pair, trained with step DPO (π_ref = π_k) + NLL. Roll-outs spend the cycle's action budget.
  */
 import { normaliseAction } from "../../data/react";
-import { policyState } from "../../policies/text_sft";
+import { stateAtStep } from "../../policies/text_sft";
 import type { StepPair } from "../../core/types";
 import { rollOutText } from "../../stepagent/text/evaluate";
 import { reflectImplicitText } from "../../stepagent/text/implicit";
@@ -17,7 +17,7 @@ export function iprCycle(ctx: TextCycleContext, nllWeight = 1): { actions: numbe
   let actions = 0;
   const tasksById = new Map(ctx.train.map((t) => [t.id, t]));
   // Visit expert steps in a seeded random order until the budget is spent.
-  const steps = ctx.expert.flatMap((t) => t.steps.map((s, k) => ({ traj: t, k, state: policyState(t.instruction, s.observation, t.steps.slice(0, k).map((p) => p.action)), action: s.action })));
+  const steps = ctx.expert.flatMap((t) => t.steps.map((s, k) => ({ traj: t, k, state: stateAtStep(t, k), action: s.action })));
   for (let i = steps.length - 1; i > 0; i--) {
     const j = ctx.rng.int(i + 1);
     [steps[i], steps[j]] = [steps[j], steps[i]];

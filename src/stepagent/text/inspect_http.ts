@@ -23,7 +23,7 @@ import { InputError } from "../../core/errors";
 import type { TextTrajectory } from "../../data/formats";
 import { stepPrompts, type InspectionRecord } from "../../data/export";
 import { formatReActTurn, normaliseAction, parseReActTurn } from "../../data/react";
-import { policyState } from "../../policies/text_sft";
+import { stateAtStep } from "../../policies/text_sft";
 import type { AsyncTextPolicy } from "../../policies/http";
 
 export interface ServerInspectionOptions {
@@ -61,11 +61,6 @@ export function newInspectionCounts(): InspectionCounts {
 /** The seed of trajectory `index`'s batch of proposals in a run seeded with `seed`. */
 export function inspectionSeed(seed: number, index: number): number {
   return new Rng(seed).fork(`inspect-trajectory-${index}`).nextUint32();
-}
-
-/** The state of step k: stepagent's policy state (last actions, instruction, observation). */
-export function policyStateOf(t: TextTrajectory, k: number): string {
-  return policyState(t.instruction, t.steps[k].observation, t.steps.slice(0, k).map((s) => s.action));
 }
 
 /** A policy that can also return its whole reply (OpenAIPolicy's `sampleTurns`). */
@@ -108,7 +103,7 @@ export async function* streamInspection(
   if (!Number.isSafeInteger(seed)) throw new InputError("seed", `must be an integer, got ${seed}`);
   const window = options.trajectoriesInFlight ?? 2;
   if (!Number.isInteger(window) || window < 1) throw new InputError("trajectoriesInFlight", `must be an integer ≥ 1, got ${window}`);
-  const stateOf = options.stateOf === undefined || options.stateOf === "policy-state" ? policyStateOf : options.stateOf;
+  const stateOf = options.stateOf === undefined || options.stateOf === "policy-state" ? stateAtStep : options.stateOf;
   if (typeof stateOf !== "function") throw new InputError("stateOf", `must be "policy-state" or a function, got ${JSON.stringify(options.stateOf)}`);
 
   /** The proposals of one trajectory: n turns per step, as rejected-turn texts with their actions. */
