@@ -103,12 +103,15 @@ export function reflectInverseText(policy: TransformerPolicy, expert: StateActio
   if (proposals.length === 0) return { discriminator: disc, losses: [] };
   // Per-step advantages: reward minus the mean reward of the proposals at the same state.
   const rewards = proposals.map((p) => disc.reward(p.state, p.action));
-  const byState = new Map<string, number[]>();
-  proposals.forEach((p, i) => byState.set(p.state, [...(byState.get(p.state) ?? []), rewards[i]]));
+  const byState = new Map<string, { sum: number; n: number }>();
+  proposals.forEach((p, i) => {
+    const s = byState.get(p.state) ?? { sum: 0, n: 0 };
+    byState.set(p.state, { sum: s.sum + rewards[i], n: s.n + 1 });
+  });
   const overall = rewards.reduce((a, b) => a + b, 0) / rewards.length;
   const raw = proposals.map((p, i) => {
-    const rs = byState.get(p.state)!;
-    return rewards[i] - (rs.length > 1 ? rs.reduce((a, b) => a + b, 0) / rs.length : overall);
+    const { sum, n } = byState.get(p.state)!;
+    return rewards[i] - (n > 1 ? sum / n : overall);
   });
   // Scaled to root-mean-square β. The discriminator's logits have no fixed scale (they can be tens
   // of nats), and at unit scale the push-down on wrong actions swamped the NLL anchor (measured:

@@ -145,10 +145,9 @@ export async function trainText(o: TextTrainOptions, onCycle?: (r: TextCycleReco
   if (o.warmStart) {
     cycles.push(o.warmStart.record);
     onCycle?.(o.warmStart.record);
-  } else if (o.initial) {
-    push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
   } else {
-    trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3, onStep: onSftStep && ((k, loss) => onSftStep(k + 1, o.sftSteps, loss)) }).trainer.dispose();
+    // Cycle 0 is the starting policy: SFT on the expert steps, or the given initial policy as is.
+    if (!o.initial) trainSft(policy, data, { steps: o.sftSteps, batchSize: 32, seed: o.seed, learningRate: 3e-3, onStep: onSftStep && ((k, loss) => onSftStep(k + 1, o.sftSteps, loss)) }).trainer.dispose();
     push({ cycle: 0, evaluation: evaluateText(family, test, policy, { seed: o.seed }), pairs: 0, matchRate: null, actions: 0, seconds: (performance.now() - t0) / 1000 });
   }
   const warmStart: TextWarmStart = o.warmStart ?? { key, weights: policy.weights(), record: cycles[0] };
