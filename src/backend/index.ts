@@ -11,13 +11,15 @@
  *
  * Each skipped backend is reported with the reason. Gradients: tfjs-core's CommonJS bundle
  * registers none; tfjs-layers' bundle does, so it is loaded for that side effect. The cpu and
- * wasm backends get a linear-time UnsortedSegmentSum (the gradient of gather), see segment_sum*.ts.
+ * wasm backends get a linear-time UnsortedSegmentSum (the gradient of gather), see segment_sum*.ts;
+ * wasm also gets a SIMD kernel for batched and transposed matrix products (batch_matmul_wasm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-layers";
 import { registerFastSegmentSum } from "./segment_sum";
 import { registerWasmSegmentSum } from "./segment_sum_wasm";
+import { registerWasmBatchMatMul } from "./batch_matmul_wasm";
 
 export const BACKENDS = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -60,6 +62,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         require("@tensorflow/tfjs-backend-wasm");
         registerWasmSegmentSum();
+        await registerWasmBatchMatMul();
         return (await tf.setBackend("wasm")) ? null : "failed to initialise";
       }
       case "cpu":

@@ -1,0 +1,221 @@
+/**
+ * A SIMD `BatchMatMul` for the wasm backend, for the products XNNPACK does not take.
+ *
+ * tfjs-backend-wasm 4.22 sends a matrix product to XNNPACK only when it is a single product with
+ * no transposed operand; every batched product (attention's Q·Kᵀ and P·V, and their gradients)
+ * runs a scalar triple loop instead. Measured here (2 cores, no wasm threads): [128×100×32]·
+ * [128×32×100] takes ≈ 42 ms (≈ 2 GFLOP/s), a 2-D product through XNNPACK runs at ≈ 20 GFLOP/s.
+ *
+ * This kernel is a register-blocked product written in WebAssembly text (assembled at start-up
+ * with wabt): each inner step multiplies 4 rows of A by 8 columns of B with 128-bit SIMD (8
+ * accumulators, no spills). Operands are copied from tfjs's heap into this module's own memory,
+ * transposed there when the op asks for a transposed operand, and padded to whole 4 × 8 tiles
+ * with zeros (which add nothing to any product); the result's valid part is copied back. Sums
+ * run over k in order, as the scalar loop's do, so results agree with it to float rounding.
+ *
+ * Single products without transposes (every `linear` layer) still go to XNNPACK.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+const ROWS = 4;
+const COLS = 8;
+
+/**
+ * bmm(a, b, c, batch, m, k, n, sa, sb): for each of `batch` products, C (m × n) = A (m × k) ·
+ * B (k × n), all row-major f32 at byte addresses a, b, c; m a multiple of 4, n of 8. A and B
+ * advance by sa and sb bytes per product (0: the same operand for every product, i.e. broadcast);
+ * C by m·n·4.
+ */
+const WAT = `(module
+  (memory (export "memory") 1)
+  (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
+        (param $m i32) (param $k i32) (param $n i32) (param $sa i32) (param $sb i32)
+    (local $p i32) (local $i i32) (local $j i32) (local $kk i32)
+    (local $abase i32) (local $bbase i32) (local $ap i32) (local $bp i32) (local $cp i32)
+    (local $krow i32) (local $nrow i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $krow (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $nrow (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $abase (local.get $a))
+    (local.set $bbase (local.get $b))
+    (block $endp (loop $lp
+      (br_if $endp (i32.ge_u (local.get $p) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $endi (loop $li
+        (br_if $endi (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $j (i32.const 0))
+        (block $endj (loop $lj
+          (br_if $endj (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+          (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+          (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
+          (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+          (local.set $ap (i32.add (local.get $abase) (i32.mul (local.get $i) (local.get $krow))))
+          (local.set $bp (i32.add (local.get $bbase) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $kk (local.get $k))
+          (block $endk (loop $lk
+            (br_if $endk (i32.eqz (local.get $kk)))
+            (local.set $b0 (v128.load (local.get $bp)))
+            (local.set $b1 (v128.load offset=16 (local.get $bp)))
+            (local.set $a0 (f32x4.splat (f32.load (local.get $ap))))
+            (local.set $a1 (f32x4.splat (f32.load (i32.add (local.get $ap) (local.get $krow)))))
+            (local.set $a2 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.shl (local.get $krow) (i32.const 1))))))
+            (local.set $a3 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.mul (local.get $krow) (i32.const 3))))))
+            (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $a0) (local.get $b0))))
+            (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $a0) (local.get $b1))))
+            (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $a1) (local.get $b0))))
+            (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $a1) (local.get $b1))))
+            (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $a2) (local.get $b0))))
+            (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $a2) (local.get $b1))))
+            (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $a3) (local.get $b0))))
+            (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $a3) (local.get $b1))))
+            (local.set $ap (i32.add (local.get $ap) (i32.const 4)))
+            (local.set $bp (i32.add (local.get $bp) (local.get $nrow)))
+            (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+            (br $lk)))
+          (local.set $cp (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $nrow)) (i32.shl (local.get $j) (i32.const 2)))))
+          (v128.store (local.get $cp) (local.get $c00))
+          (v128.store offset=16 (local.get $cp) (local.get $c01))
+          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
+          (v128.store (local.get $cp) (local.get $c10))
+          (v128.store offset=16 (local.get $cp) (local.get $c11))
+          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
+          (v128.store (local.get $cp) (local.get $c20))
+          (v128.store offset=16 (local.get $cp) (local.get $c21))
+          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
+          (v128.store (local.get $cp) (local.get $c30))
+          (v128.store offset=16 (local.get $cp) (local.get $c31))
+          (local.set $j (i32.add (local.get $j) (i32.const ${COLS})))
+          (br $lj)))
+        (local.set $i (i32.add (local.get $i) (i32.const ${ROWS})))
+        (br $li)))
+      (local.set $abase (i32.add (local.get $abase) (local.get $sa)))
+      (local.set $bbase (i32.add (local.get $bbase) (local.get $sb)))
+      (local.set $c (i32.add (local.get $c) (i32.mul (local.get $m) (local.get $nrow))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $lp)))))`;
+
+/** The parts of the WebAssembly API used here (the project's TS lib has no DOM/WebAssembly types). */
+interface WasmMemory {
+  buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: { instantiate(bytes: Uint8Array): Promise<{ instance: { exports: Record<string, unknown> } }> } }).WebAssembly;
+
+interface Kernel {
+  memory: WasmMemory;
+  bmm: (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number) => void;
+}
+
+let kernel: Kernel | null = null;
+let calls = 0;
+
+/** How many products the SIMD kernel has computed in this process (for tests: proof it ran). */
+export function simdBatchMatMulCalls(): number {
+  return calls;
+}
+
+/** Assembles the kernel (once per process). */
+export async function loadBatchMatMulKernel(): Promise<Kernel> {
+  if (kernel) return kernel;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const wabt = await (require("wabt") as () => Promise<{ parseWat(name: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void } }>)();
+  const parsed = wabt.parseWat("batch_matmul.wat", WAT, { simd: true });
+  const { buffer } = parsed.toBinary({});
+  parsed.destroy();
+  const { instance } = await WebAssemblyApi.instantiate(buffer);
+  kernel = { memory: instance.exports.memory as WasmMemory, bmm: instance.exports.bmm as Kernel["bmm"] };
+  return kernel;
+}
+
+const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
+const product = (xs: number[]) => xs.reduce((p, q) => p * q, 1);
+
+/**
+ * Copies `batch` matrices from `src` (each `rows × cols` row-major, or `cols × rows` when
+ * `transposed`) into `dst` as `rowsPad × colsPad` row-major with zero padding.
+ */
+function pack(src: Float32Array, dst: Float32Array, batch: number, rows: number, cols: number, rowsPad: number, colsPad: number, transposed: boolean): void {
+  dst.fill(0);
+  for (let p = 0; p < batch; p++) {
+    const s = p * rows * cols;
+    const d = p * rowsPad * colsPad;
+    if (!transposed) {
+      if (cols === colsPad) dst.set(src.subarray(s, s + rows * cols), d);
+      else for (let r = 0; r < rows; r++) dst.set(src.subarray(s + r * cols, s + (r + 1) * cols), d + r * colsPad);
+    } else
+      for (let c = 0; c < cols; c++) {
+        const row = s + c * rows; // source row c holds column c of the logical matrix
+        for (let r = 0; r < rows; r++) dst[d + r * colsPad + c] = src[row + r];
+      }
+  }
+}
+
+type WasmBackend = {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+};
+
+/**
+ * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
+ * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
+ * without transposes (XNNPACK's), non-float32 operands, or batch shapes that broadcast other than
+ * "equal" or "one side has a single matrix".
+ */
+export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo | null {
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null;
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const batchA = product(batchShapeA);
+  const batchB = product(batchShapeB);
+  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB) return null;
+  const sameBatch = batchShapeA.length === batchShapeB.length && batchShapeA.every((d, i) => d === batchShapeB[i]);
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return null;
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const M = transposeA ? ac : ar;
+  const K = transposeA ? ar : ac;
+  const N = transposeB ? br : bc;
+  if ((transposeB ? bc : br) !== K) return null; // tfjs's own kernel reports the mismatch
+  const batch = Math.max(batchA, batchB);
+  const w = backend as WasmBackend;
+  const out = w.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB), M, N], "float32");
+  calls++;
+  if (M === 0 || N === 0 || batch === 0) return out;
+  const Mp = roundUp(M, ROWS);
+  const Np = roundUp(N, COLS);
+  const aFloats = batchA * Mp * K;
+  const bFloats = batchB * K * Np;
+  const cFloats = batch * Mp * Np;
+  const bytes = 4 * (aFloats + bFloats + cFloats);
+  if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(k.memory.buffer);
+  // Views of tfjs's heap are taken after makeOutput (allocating may move it).
+  pack(w.typedArrayFromHeap(a) as Float32Array, heap.subarray(0, aFloats), batchA, M, K, Mp, K, transposeA);
+  pack(w.typedArrayFromHeap(b) as Float32Array, heap.subarray(aFloats, aFloats + bFloats), batchB, K, N, K, Np, transposeB);
+  k.bmm(0, 4 * aFloats, 4 * (aFloats + bFloats), batch, Mp, K, Np, batchA === 1 ? 0 : 4 * Mp * K, batchB === 1 ? 0 : 4 * K * Np);
+  const c = new Float32Array(k.memory.buffer, 4 * (aFloats + bFloats), cFloats);
+  const o = w.typedArrayFromHeap(out) as Float32Array;
+  if (Mp === M && Np === N) o.set(c);
+  else for (let p = 0; p < batch; p++) for (let r = 0; r < M; r++) o.set(c.subarray((p * Mp + r) * Np, (p * Mp + r) * Np + N), (p * M + r) * N);
+  return out;
+}
+
+/**
+ * Replaces the wasm backend's BatchMatMul with one that sends batched and transposed products to
+ * the SIMD kernel and everything else to tfjs's own kernel (kept for those).
+ */
+export async function registerWasmBatchMatMul(): Promise<void> {
+  const original = tf.getKernel("BatchMatMul", "wasm");
+  if (!original || (original as { stepagent?: boolean }).stepagent) return;
+  const k = await loadBatchMatMulKernel();
+  const kernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    return batchMatMulSimd(k, args.backend, a, b, !!transposeA, !!transposeB) ?? (original.kernelFunc as unknown as (x: typeof args) => tf.TensorInfo)(args);
+  };
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.registerKernel({ ...original, kernelFunc: kernelFunc as unknown as tf.KernelFunc, stepagent: true } as tf.KernelConfig);
+}

@@ -1,0 +1,85 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../../src/backend";
+import { Rng } from "../../src/core/rng";
+import { simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
+
+/** op(A)·op(B) per batch in float64 loops, broadcasting a single matrix against a batch. */
+function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], ta: boolean, tb: boolean): { data: Float64Array; shape: number[] } {
+  const [ar, ac] = aShape.slice(-2);
+  const [br, bc] = bShape.slice(-2);
+  const M = ta ? ac : ar;
+  const K = ta ? ar : ac;
+  const N = tb ? br : bc;
+  const batchA = aShape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const batchB = bShape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const batch = Math.max(batchA, batchB);
+  const out = new Float64Array(batch * M * N);
+  for (let p = 0; p < batch; p++) {
+    const ao = (batchA === 1 ? 0 : p) * ar * ac;
+    const bo = (batchB === 1 ? 0 : p) * br * bc;
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[ao + (ta ? k * ac + i : i * ac + k)] * b[bo + (tb ? j * bc + k : k * bc + j)];
+        out[(p * M + i) * N + j] = s;
+      }
+  }
+  // Batch shapes broadcast right-aligned (here: equal, or one side all ones).
+  const sa = aShape.slice(0, -2);
+  const sb = bShape.slice(0, -2);
+  const rank = Math.max(sa.length, sb.length);
+  const dim = (s: number[], i: number) => s[i - (rank - s.length)] ?? 1;
+  return { data: out, shape: [...Array.from({ length: rank }, (_, i) => Math.max(dim(sa, i), dim(sb, i))), M, N] };
+}
+
+test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 loops", async () => {
+  await initBackend("wasm");
+  const rng = new Rng(5);
+  const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [];
+  // Shapes that fill whole 4 × 8 tiles and shapes that need padding; every transpose combination.
+  for (const [M, K, N] of [[8, 16, 16], [5, 7, 3], [1, 1, 1], [13, 33, 9], [4, 0, 8]])
+    for (const ta of [false, true])
+      for (const tb of [false, true]) cases.push({ a: [3, ...(ta ? [K, M] : [M, K])], b: [3, ...(tb ? [N, K] : [K, N])], ta, tb });
+  // Rank 4 (attention's [B, H, T, dh]), broadcasting one matrix against a batch, single products.
+  cases.push({ a: [2, 3, 6, 5], b: [2, 3, 6, 5], ta: false, tb: true });
+  cases.push({ a: [1, 6, 5], b: [4, 5, 7], ta: false, tb: false });
+  cases.push({ a: [4, 6, 5], b: [1, 7, 5], ta: false, tb: true });
+  cases.push({ a: [6, 5], b: [7, 5], ta: false, tb: true });
+  cases.push({ a: [5, 6], b: [5, 7], ta: true, tb: false });
+  cases.push({ a: [6, 5], b: [5, 7], ta: false, tb: false }); // left to XNNPACK
+  const before = simdBatchMatMulCalls();
+  for (const c of cases) {
+    const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const want = reference(a, c.a, b, c.b, c.ta, c.tb);
+    const t = tf.tidy(() => tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb));
+    const got = t.dataSync();
+    const label = JSON.stringify(c);
+    assert.deepEqual(t.shape, want.shape, label);
+    t.dispose();
+    assert.equal(got.length, want.data.length, label);
+    for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want.data[i]) < 1e-4 * (1 + Math.abs(want.data[i])), `${label} [${i}]: ${got[i]} vs ${want.data[i]}`);
+  }
+  // Every case but the last (a single product without transposes, XNNPACK's) ran the SIMD kernel.
+  assert.equal(simdBatchMatMulCalls() - before, cases.length - 1);
+});
+
+test("wasm: attention-shaped gradients through the SIMD kernel equal the cpu backend's", async () => {
+  const rng = new Rng(6);
+  const q = Float32Array.from({ length: 2 * 3 * 9 * 4 }, () => rng.normal());
+  const k = Float32Array.from({ length: 2 * 3 * 9 * 4 }, () => rng.normal());
+  const run = async (backend: "cpu" | "wasm") => {
+    await initBackend(backend);
+    const grads = tf.tidy(() => {
+      const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(tf.softmax(tf.matMul(x, y, false, true)), y)));
+      return tf.grads(f)([tf.tensor(q, [2, 3, 9, 4]), tf.tensor(k, [2, 3, 9, 4])]);
+    });
+    const out = grads.map((g) => Float64Array.from(g.dataSync()));
+    grads.forEach((g) => g.dispose());
+    return out;
+  };
+  const cpu = await run("cpu");
+  const wasm = await run("wasm");
+  for (let g = 0; g < 2; g++) for (let i = 0; i < cpu[g].length; i++) assert.ok(Math.abs(cpu[g][i] - wasm[g][i]) < 1e-4 * (1 + Math.abs(cpu[g][i])), `grad ${g} [${i}]: ${wasm[g][i]} vs ${cpu[g][i]}`);
+});
