@@ -124,30 +124,50 @@ export class TransformerPolicy {
     return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), this.v(`${name}.gain`)), this.v(`${name}.bias`));
   }
 
-  /** Final hidden states [B·T, d] for token ids [B, T]. */
-  hidden(ids: tf.Tensor2D): tf.Tensor2D {
-    const { dModel: d, heads: H, layers } = this.config;
+  /**
+   * Final hidden states [B·T, d] for token ids [B, T]. With `cache`, each block's keys and values
+   * are also kept there ([B, H, cache.length, dh], zero after position T) for `decoder`.
+   */
+  hidden(ids: tf.Tensor2D, cache?: { keys: tf.Tensor4D[]; values: tf.Tensor4D[]; length: number }): tf.Tensor2D {
+    const { dModel: d, layers } = this.config;
     const [B, T] = ids.shape;
-    const dh = d / H;
     const pos = T === this.config.context ? this.v("pos") : tf.slice(this.v("pos"), [0, 0], [T, d]);
     let x: tf.Tensor = tf.add(tf.reshape(tf.gather(this.v("tok"), tf.reshape(ids, [-1])), [B, T, d]), pos);
     const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
     const maskAdd = tf.mul(tf.sub(1, causal), -1e9);
     for (let l = 0; l < layers; l++) {
       const h = tf.reshape(this.layerNorm(x, `b${l}.ln1`), [B * T, d]) as tf.Tensor2D;
-      const split = (w: string) => tf.transpose(tf.reshape(linear(h, this.v(`b${l}.${w}`) as tf.Tensor2D), [B, T, H, dh]), [0, 2, 1, 3]);
-      const q = split("wq");
-      const k = split("wk");
-      const vv = split("wv");
-      const att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), maskAdd));
-      const ctx = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [B * T, d]);
-      x = tf.add(x, tf.reshape(linear(ctx as tf.Tensor2D, this.v(`b${l}.wo`) as tf.Tensor2D), [B, T, d]));
-      const h2 = tf.reshape(this.layerNorm(x, `b${l}.ln2`), [B * T, d]);
-      const hidden1 = tf.relu(tf.add(linear(h2 as tf.Tensor2D, this.v(`b${l}.w1`) as tf.Tensor2D), this.v(`b${l}.b1.bias`))) as tf.Tensor2D;
-      const mlp = tf.add(linear(hidden1, this.v(`b${l}.w2`) as tf.Tensor2D), this.v(`b${l}.b2.bias`));
-      x = tf.add(x, tf.reshape(mlp, [B, T, d]));
+      const [q, k, v] = (["wq", "wk", "wv"] as const).map((w) => this.project(h, l, w, B, T));
+      if (cache) {
+        const pad: [number, number][] = [[0, 0], [0, 0], [0, cache.length - T], [0, 0]];
+        cache.keys.push(tf.keep(tf.pad(k, pad)));
+        cache.values.push(tf.keep(tf.pad(v, pad)));
+      }
+      x = this.block(x, l, q, k, v, maskAdd, B, T);
     }
     return tf.reshape(this.layerNorm(x, "lnf"), [B * T, d]) as tf.Tensor2D;
+  }
+
+  /** Heads of h [B·rows, d] through block l's projection w: [B, H, rows, dh]. */
+  private project(h: tf.Tensor2D, l: number, w: "wq" | "wk" | "wv", B: number, rows: number): tf.Tensor4D {
+    const { dModel: d, heads: H } = this.config;
+    return tf.transpose(tf.reshape(linear(h, this.v(`b${l}.${w}`) as tf.Tensor2D), [B, rows, H, d / H]), [0, 2, 1, 3]) as tf.Tensor4D;
+  }
+
+  /**
+   * The rest of block l after the query/key/value projections: attention of the Tq queries over
+   * the keys (mask added to the scores, broadcast), output projection, residual, MLP, residual.
+   * x is [B, Tq, d]; q is [B, H, Tq, dh]; k and v are [B, H, Tk, dh].
+   */
+  private block(x: tf.Tensor, l: number, q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, maskAdd: tf.Tensor, B: number, Tq: number): tf.Tensor {
+    const d = this.config.dModel;
+    const att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d / this.config.heads)), maskAdd));
+    const ctx = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * Tq, d]);
+    x = tf.add(x, tf.reshape(linear(ctx as tf.Tensor2D, this.v(`b${l}.wo`) as tf.Tensor2D), [B, Tq, d]));
+    const h2 = tf.reshape(this.layerNorm(x, `b${l}.ln2`), [B * Tq, d]);
+    const hidden1 = tf.relu(tf.add(linear(h2 as tf.Tensor2D, this.v(`b${l}.w1`) as tf.Tensor2D), this.v(`b${l}.b1.bias`))) as tf.Tensor2D;
+    const mlp = tf.add(linear(hidden1, this.v(`b${l}.w2`) as tf.Tensor2D), this.v(`b${l}.b2.bias`));
+    return tf.add(x, tf.reshape(mlp, [B, Tq, d]));
   }
 
   /** Logits over the vocabulary at chosen flat positions b·T + t of the hidden states. */
@@ -223,40 +243,99 @@ export class TransformerPolicy {
       const generated: number[][] = chunk.map(() => []);
       const finished = new Array(B).fill(false);
       const stopped = new Array(B).fill(false);
-      for (let step = 0; step < M + 1 && finished.includes(false); step++) {
-        // As long as the longest sequence so far: padding after a sequence never reaches it.
-        const T = Math.max(...seqs.map((s, b) => s.length + generated[b].length));
-        const ids = new Int32Array(B * T).fill(PAD);
-        seqs.forEach((s, b) => ids.set([...s, ...generated[b]], b * T));
-        const last = seqs.map((s, b) => s.length + generated[b].length - 1);
-        const logits = tf.tidy(() => this.logitsAt(this.hidden(tf.tensor2d(ids, [B, T], "int32")), Int32Array.from(last, (t, b) => b * T + t)));
-        const rows = logits.dataSync();
-        logits.dispose();
-        for (let b = 0; b < B; b++) {
-          if (finished[b]) continue;
-          const row = rows.subarray(b * V, (b + 1) * V);
-          let tok: number;
-          if (temperature <= 0) {
-            tok = 0;
-            for (let v = 1; v < V; v++) if (row[v] > row[tok]) tok = v;
-          } else {
-            let m = -Infinity;
-            for (let v = 0; v < V; v++) m = Math.max(m, row[v] / temperature);
-            const p = new Float64Array(V);
-            let z = 0;
-            for (let v = 0; v < V; v++) z += p[v] = Math.exp(row[v] / temperature - m);
-            for (let v = 0; v < V; v++) p[v] /= z;
-            tok = rng.categorical(p);
+      const decoder = this.decoder(seqs, M);
+      try {
+        for (let step = 0; step < M + 1 && finished.includes(false); step++) {
+          const rows = step === 0 ? decoder.first() : decoder.next(generated.map((g, b) => (finished[b] ? PAD : g[g.length - 1])));
+          for (let b = 0; b < B; b++) {
+            if (finished[b]) continue;
+            const row = rows.subarray(b * V, (b + 1) * V);
+            let tok: number;
+            if (temperature <= 0) {
+              tok = 0;
+              for (let v = 1; v < V; v++) if (row[v] > row[tok]) tok = v;
+            } else {
+              let m = -Infinity;
+              for (let v = 0; v < V; v++) m = Math.max(m, row[v] / temperature);
+              const p = new Float64Array(V);
+              let z = 0;
+              for (let v = 0; v < V; v++) z += p[v] = Math.exp(row[v] / temperature - m);
+              for (let v = 0; v < V; v++) p[v] /= z;
+              tok = rng.categorical(p);
+            }
+            if (tok === EOS || generated[b].length >= M) {
+              finished[b] = true;
+              stopped[b] = tok === EOS;
+            } else generated[b].push(tok);
           }
-          if (tok === EOS || generated[b].length >= M) {
-            finished[b] = true;
-            stopped[b] = tok === EOS;
-          } else generated[b].push(tok);
         }
+      } finally {
+        decoder.dispose();
       }
       generated.forEach((ids, b) => out.push({ ids, stopped: stopped[b] }));
     }
     return out;
+  }
+
+  /**
+   * Incremental decoding with a key/value cache, for sampling: `first()` runs the prompts once
+   * (padded at the end to the longest) and returns the next-token logits [B·V] at each prompt's
+   * last position; each `next(tokens)` appends one token per sequence and returns the logits after
+   * it, attending over the cached keys and values instead of re-running the whole sequence.
+   * Sequence b's j-th appended token sits at position len_b + j, so it overwrites that row's
+   * padding in the cache; a mask hides every position after it. Same maths as `hidden` on the
+   * full sequence (tested against it); the cost per token is O(T·d) attention plus O(d²) layers
+   * instead of a full O(T·d² + T²·d) pass.
+   */
+  private decoder(prompts: number[][], maxNew: number): { first(): Float32Array; next(tokens: number[]): Float32Array; dispose(): void } {
+    const { dModel: d, layers, context, vocabSize: V } = this.config;
+    const B = prompts.length;
+    const lengths = prompts.map((p) => p.length);
+    const T0 = Math.max(...lengths);
+    const cache = { keys: [] as tf.Tensor4D[], values: [] as tf.Tensor4D[], length: Math.min(context, Math.max(...lengths.map((n) => n + maxNew))) };
+    const Tmax = cache.length;
+    let appended = 0;
+    const read = (logits: tf.Tensor) => {
+      const rows = logits.dataSync() as Float32Array;
+      logits.dispose();
+      if (rows.length !== B * V) throw new Error("decoder: unexpected logits shape");
+      return rows;
+    };
+    return {
+      first: () => {
+        const ids = new Int32Array(B * T0).fill(PAD);
+        prompts.forEach((p, b) => ids.set(p, b * T0));
+        return read(tf.tidy(() => this.logitsAt(this.hidden(tf.tensor2d(ids, [B, T0], "int32"), cache), Int32Array.from(lengths, (n, b) => b * T0 + n - 1))));
+      },
+      next: (tokens: number[]) => {
+        const at = lengths.map((n) => Math.min(n + appended, Tmax - 1));
+        appended++;
+        return read(
+          tf.tidy(() => {
+            const put = tf.reshape(tf.oneHot(tf.tensor1d(at, "int32"), Tmax), [B, 1, Tmax, 1]);
+            const keep = tf.sub(1, put);
+            // Position t is visible to the new token iff t ≤ its own position.
+            const hiddenAfter = Float32Array.from({ length: B * Tmax }, (_, i) => (i % Tmax <= at[Math.floor(i / Tmax)] ? 0 : -1e9));
+            const maskAdd = tf.tensor4d(hiddenAfter, [B, 1, 1, Tmax]);
+            let x: tf.Tensor = tf.reshape(tf.add(tf.gather(this.v("tok"), tf.tensor1d(tokens, "int32")), tf.gather(this.v("pos"), tf.tensor1d(at, "int32"))), [B, 1, d]);
+            for (let l = 0; l < layers; l++) {
+              const h = tf.reshape(this.layerNorm(x, `b${l}.ln1`), [B, d]) as tf.Tensor2D;
+              const k = tf.add(tf.mul(cache.keys[l], keep), tf.mul(this.project(h, l, "wk", B, 1), put)) as tf.Tensor4D;
+              const v = tf.add(tf.mul(cache.values[l], keep), tf.mul(this.project(h, l, "wv", B, 1), put)) as tf.Tensor4D;
+              cache.keys[l].dispose();
+              cache.values[l].dispose();
+              cache.keys[l] = tf.keep(k);
+              cache.values[l] = tf.keep(v);
+              x = this.block(x, l, this.project(h, l, "wq", B, 1), k, v, maskAdd, B, 1);
+            }
+            return linear(tf.reshape(this.layerNorm(x, "lnf"), [B, d]) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
+          }),
+        );
+      },
+      dispose: () => {
+        for (const t of [...cache.keys, ...cache.values]) t.dispose();
+      },
+    };
   }
 
   /**

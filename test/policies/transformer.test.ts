@@ -64,6 +64,48 @@ test("a batch is cut to its longest sequence: mixed lengths score exactly as eac
   policy.dispose();
 });
 
+test("sampling with the key/value cache equals sampling by re-running the whole sequence each token", async () => {
+  await initBackend();
+  const tok = Tokenizer.fit(texts, { minCount: 1 });
+  // Two blocks (the cache is per block), random weights so that sampled actions are long and varied.
+  const policy = new TransformerPolicy(tok, { ...tiny, layers: 2, dModel: 24, heads: 3, seed: 11 });
+  const states = ["You arrive at desk 1.", "Your task is to: put a mug in cabinet. You arrive at desk 1. On the desk 1, you see a mug 1.", "go", "take mug"];
+  // Second implementation: every token from a full forward pass over the prompt and the tokens
+  // so far, one sequence after another (so its Rng draws come in the same order as the cached
+  // decoder's only for a single state — with temperature, states are compared one at a time).
+  const rerun = (batch: string[], temperature: number, rng: Rng): number[][] => {
+    const gen: number[][] = batch.map(() => []);
+    const done = batch.map(() => false);
+    const V = tok.size;
+    for (let step = 0; step <= tiny.maxActionTokens && done.includes(false); step++)
+      batch.forEach((s, b) => {
+        if (done[b]) return;
+        const ids = [...policy.prompt(s), ...gen[b]];
+        const t = tf.tidy(() => tf.slice(policy.logits(tf.tensor2d(ids, [1, ids.length], "int32")), [0, ids.length - 1, 0], [1, 1, V]));
+        const row = t.dataSync();
+        t.dispose();
+        let next = 0;
+        if (temperature === 0) for (let v = 1; v < V; v++) next = row[v] > row[next] ? v : next;
+        else {
+          const m = Math.max(...Array.from(row, (x) => x / temperature));
+          const p = Float64Array.from(row, (x) => Math.exp(x / temperature - m));
+          const z = p.reduce((acc, x) => acc + x, 0);
+          next = rng.categorical(p.map((x) => x / z));
+        }
+        if (next === EOS || gen[b].length >= tiny.maxActionTokens) done[b] = true;
+        else gen[b].push(next);
+      });
+    return gen;
+  };
+  const before = tf.memory().numTensors;
+  const greedy = policy.sampleIds(states, new Rng(1), 0).map((g) => g.ids);
+  assert.deepEqual(greedy, rerun(states, 0, new Rng(1)));
+  assert.ok(greedy.some((g) => g.length >= 3), "random weights should give some long actions");
+  for (const s of states) assert.deepEqual(policy.sampleIds([s], new Rng(9), 1)[0].ids, rerun([s], 1, new Rng(9))[0], s);
+  assert.equal(tf.memory().numTensors, before, "the cache is disposed");
+  policy.dispose();
+});
+
 test("gradient check: TF.js gradients match central finite differences on a tiny model", async () => {
   await initBackend();
   const tok = Tokenizer.fit(texts, { minCount: 1 });
