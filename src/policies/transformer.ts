@@ -11,7 +11,6 @@
 import { tf } from "../backend";
 import { Rng } from "../core/rng";
 import { BOS, EOS, PAD, SEP, Tokenizer } from "./tokenizer";
-import { linear } from "../optim/matmul";
 
 export interface TransformerConfig {
   vocabSize: number;
@@ -151,7 +150,7 @@ export class TransformerPolicy {
   /** Heads of h [B·rows, d] through block l's projection w: [B, H, rows, dh]. */
   private project(h: tf.Tensor2D, l: number, w: "wq" | "wk" | "wv", B: number, rows: number): tf.Tensor4D {
     const { dModel: d, heads: H } = this.config;
-    return tf.transpose(tf.reshape(linear(h, this.v(`b${l}.${w}`) as tf.Tensor2D), [B, rows, H, d / H]), [0, 2, 1, 3]) as tf.Tensor4D;
+    return tf.transpose(tf.reshape(tf.matMul(h, this.v(`b${l}.${w}`) as tf.Tensor2D), [B, rows, H, d / H]), [0, 2, 1, 3]) as tf.Tensor4D;
   }
 
   /**
@@ -163,10 +162,10 @@ export class TransformerPolicy {
     const d = this.config.dModel;
     const att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d / this.config.heads)), maskAdd));
     const ctx = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * Tq, d]);
-    x = tf.add(x, tf.reshape(linear(ctx as tf.Tensor2D, this.v(`b${l}.wo`) as tf.Tensor2D), [B, Tq, d]));
+    x = tf.add(x, tf.reshape(tf.matMul(ctx as tf.Tensor2D, this.v(`b${l}.wo`) as tf.Tensor2D), [B, Tq, d]));
     const h2 = tf.reshape(this.layerNorm(x, `b${l}.ln2`), [B * Tq, d]);
-    const hidden1 = tf.relu(tf.add(linear(h2 as tf.Tensor2D, this.v(`b${l}.w1`) as tf.Tensor2D), this.v(`b${l}.b1.bias`))) as tf.Tensor2D;
-    const mlp = tf.add(linear(hidden1, this.v(`b${l}.w2`) as tf.Tensor2D), this.v(`b${l}.b2.bias`));
+    const hidden1 = tf.relu(tf.add(tf.matMul(h2 as tf.Tensor2D, this.v(`b${l}.w1`) as tf.Tensor2D), this.v(`b${l}.b1.bias`))) as tf.Tensor2D;
+    const mlp = tf.add(tf.matMul(hidden1, this.v(`b${l}.w2`) as tf.Tensor2D), this.v(`b${l}.b2.bias`));
     return tf.add(x, tf.reshape(mlp, [B, Tq, d]));
   }
 
@@ -174,13 +173,13 @@ export class TransformerPolicy {
   private logitsAt(hidden: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
     // Only the positions that are scored (action tokens) or sampled from (the last one) are
     // projected onto the vocabulary: a few per sequence instead of all T.
-    return linear(tf.gather(hidden, tf.tensor1d(positions, "int32")) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
+    return tf.matMul(tf.gather(hidden, tf.tensor1d(positions, "int32")) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
   }
 
   /** Logits [B, T, V] at every position (for tests and inspection; training uses `sequenceLogProb`). */
   logits(ids: tf.Tensor2D): tf.Tensor3D {
     const [B, T] = ids.shape;
-    return tf.reshape(linear(this.hidden(ids), tf.transpose(this.v("tok") as tf.Tensor2D)), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+    return tf.reshape(tf.matMul(this.hidden(ids), tf.transpose(this.v("tok") as tf.Tensor2D)), [B, T, this.config.vocabSize]) as tf.Tensor3D;
   }
 
   /** Per-sequence log π(a|s) as a [B] tensor (differentiable). */
@@ -328,7 +327,7 @@ export class TransformerPolicy {
               cache.values[l] = tf.keep(v);
               x = this.block(x, l, this.project(h, l, "wq", B, 1), k, v, maskAdd, B, 1);
             }
-            return linear(tf.reshape(this.layerNorm(x, "lnf"), [B, d]) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
+            return tf.matMul(tf.reshape(this.layerNorm(x, "lnf"), [B, d]) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
           }),
         );
       },
