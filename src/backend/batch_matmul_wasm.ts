@@ -3,17 +3,20 @@
  *
  * tfjs-backend-wasm 4.22 sends a matrix product to XNNPACK only when it is a single product with
  * no transposed operand; every batched product (attention's Q·Kᵀ and P·V, and their gradients)
- * runs a scalar triple loop instead. Measured here (2 cores, no wasm threads): [128×100×32]·
- * [128×32×100] takes ≈ 42 ms (≈ 2 GFLOP/s), a 2-D product through XNNPACK runs at ≈ 20 GFLOP/s.
+ * and every transposed one runs a scalar triple loop instead. Measured here (2 cores, no wasm
+ * threads): [128×100×32]·[128×32×100] takes ≈ 42 ms (≈ 2 GFLOP/s); a 2-D product through XNNPACK
+ * runs at ≈ 20 GFLOP/s.
  *
  * This kernel is a register-blocked product written in WebAssembly text (assembled at start-up
  * with wabt): each inner step multiplies 4 rows of A by 8 columns of B with 128-bit SIMD (8
- * accumulators, no spills). Operands are copied from tfjs's heap into this module's own memory,
- * transposed there when the op asks for a transposed operand, and padded to whole 4 × 8 tiles
- * with zeros (which add nothing to any product); the result's valid part is copied back. Sums
- * run over k in order, as the scalar loop's do, so results agree with it to float rounding.
+ * accumulators, no spills). Operands are copied from tfjs's heap into this module's own memory:
+ * A as it is (a transposed A is read in place: its 4 rows are 4 adjacent floats of one stored
+ * row), B transposed there when the op asks for it and its rows padded to whole 8-column tiles.
+ * Padding is never cleared: C[i, j] reads only row i of A and column j of B, so whatever lies in
+ * a padded row or column reaches only padded outputs, which are not copied back. Sums run over k
+ * in order, as the scalar loop's do, so results agree with it to float rounding.
  *
- * Single products without transposes (every `linear` layer) still go to XNNPACK.
+ * Single products without transposes (every dense layer) still go to XNNPACK.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -21,19 +24,81 @@ const ROWS = 4;
 const COLS = 8;
 
 /**
- * bmm(a, b, c, batch, m, k, n, sa, sb): for each of `batch` products, C (m × n) = A (m × k) ·
- * B (k × n), all row-major f32 at byte addresses a, b, c; m a multiple of 4, n of 8. A and B
- * advance by sa and sb bytes per product (0: the same operand for every product, i.e. broadcast);
- * C by m·n·4.
+ * One 4 × 8 tile loop. `transposedA`: A is stored k-major (element (i, k) at a + (k·m + i)·4,
+ * so the 4 rows of a step are one 16-byte load); otherwise row-major (at a + (i·k + k)·4).
+ */
+function tileLoop(transposedA: boolean): string {
+  const loadA = transposedA
+    ? `(local.set $av (v128.load (local.get $ap)))
+            (local.set $a0 (f32x4.splat (f32x4.extract_lane 0 (local.get $av))))
+            (local.set $a1 (f32x4.splat (f32x4.extract_lane 1 (local.get $av))))
+            (local.set $a2 (f32x4.splat (f32x4.extract_lane 2 (local.get $av))))
+            (local.set $a3 (f32x4.splat (f32x4.extract_lane 3 (local.get $av))))`
+    : `(local.set $a0 (f32x4.splat (f32.load (local.get $ap))))
+            (local.set $a1 (f32x4.splat (f32.load (i32.add (local.get $ap) (local.get $krow)))))
+            (local.set $a2 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.shl (local.get $krow) (i32.const 1))))))
+            (local.set $a3 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.mul (local.get $krow) (i32.const 3))))))`;
+  // Where row i starts, and how far one step of k moves, in A.
+  const rowStart = transposedA ? "(i32.shl (local.get $i) (i32.const 2))" : "(i32.mul (local.get $i) (local.get $krow))";
+  const kStep = transposedA ? "(local.get $lda)" : "(i32.const 4)";
+  const fma = (c: string, a: string, b: string) => `(local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get ${a}) (local.get ${b}))))`;
+  // The first block of k starts the tile at zero, later blocks add to what C holds.
+  const start = (r: number) =>
+    `(if (local.get $k0)
+            (then (local.set $c${r}0 (v128.load (local.get $cp))) (local.set $c${r}1 (v128.load offset=16 (local.get $cp))))
+            (else (local.set $c${r}0 (v128.const i32x4 0 0 0 0)) (local.set $c${r}1 (v128.const i32x4 0 0 0 0))))
+          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))`;
+  const store = (r: number) =>
+    `${r ? "(local.set $cp (i32.add (local.get $cp) (local.get $nrow)))" : ""}
+          (v128.store (local.get $cp) (local.get $c${r}0))
+          (v128.store offset=16 (local.get $cp) (local.get $c${r}1))`;
+  return `(local.set $i (i32.const 0))
+      (block $endi (loop $li
+        (br_if $endi (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $j (i32.const 0))
+        (block $endj (loop $lj
+          (br_if $endj (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $cp (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $nrow)) (i32.shl (local.get $j) (i32.const 2)))))
+          ${[0, 1, 2, 3].map(start).join("\n          ")}
+          (local.set $ap (i32.add (i32.add (local.get $abase) ${rowStart}) (i32.mul (local.get $k0) ${kStep})))
+          (local.set $bp (i32.add (i32.add (local.get $bbase) (i32.shl (local.get $j) (i32.const 2))) (i32.mul (local.get $k0) (local.get $nrow))))
+          (local.set $kk (local.get $kn))
+          (block $endk (loop $lk
+            (br_if $endk (i32.eqz (local.get $kk)))
+            (local.set $b0 (v128.load (local.get $bp)))
+            (local.set $b1 (v128.load offset=16 (local.get $bp)))
+            ${loadA}
+            ${[0, 1, 2, 3].map((r) => `${fma(`$c${r}0`, `$a${r}`, "$b0")} ${fma(`$c${r}1`, `$a${r}`, "$b1")}`).join("\n            ")}
+            (local.set $ap (i32.add (local.get $ap) ${kStep}))
+            (local.set $bp (i32.add (local.get $bp) (local.get $nrow)))
+            (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+            (br $lk)))
+          (local.set $cp (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $nrow)) (i32.shl (local.get $j) (i32.const 2)))))
+          ${[0, 1, 2, 3].map(store).join("\n          ")}
+          (local.set $j (i32.add (local.get $j) (i32.const ${COLS})))
+          (br $lj)))
+        (local.set $i (i32.add (local.get $i) (i32.const ${ROWS})))
+        (br $li)))`;
+}
+
+/** Rows of B (values of k) per pass over C: a block of B stays in cache while every tile uses it. */
+const K_BLOCK = 128;
+
+/**
+ * bmm(a, b, c, batch, m, k, n, sa, sb, lda, ta): for each of `batch` products, C (m × n) =
+ * A (m × k) · B (k × n), f32 at byte addresses a, b, c; m a multiple of 4 (rows past the real
+ * ones are computed and ignored), n of 8. B and C are row-major with rows of n; A is row-major
+ * (ta = 0) or stored k-major with rows of lda bytes (ta = 1). A and B advance by sa and sb bytes
+ * per product (0: one operand for every product, i.e. broadcast); C by m·n·4.
  */
 const WAT = `(module
   (memory (export "memory") 1)
   (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
-        (param $m i32) (param $k i32) (param $n i32) (param $sa i32) (param $sb i32)
-    (local $p i32) (local $i i32) (local $j i32) (local $kk i32)
+        (param $m i32) (param $k i32) (param $n i32) (param $sa i32) (param $sb i32) (param $lda i32) (param $ta i32)
+    (local $p i32) (local $i i32) (local $j i32) (local $kk i32) (local $k0 i32) (local $kn i32)
     (local $abase i32) (local $bbase i32) (local $ap i32) (local $bp i32) (local $cp i32)
     (local $krow i32) (local $nrow i32)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128)
+    (local $av v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $krow (i32.shl (local.get $k) (i32.const 2)))
@@ -42,55 +107,16 @@ const WAT = `(module
     (local.set $bbase (local.get $b))
     (block $endp (loop $lp
       (br_if $endp (i32.ge_u (local.get $p) (local.get $batch)))
-      (local.set $i (i32.const 0))
-      (block $endi (loop $li
-        (br_if $endi (i32.ge_u (local.get $i) (local.get $m)))
-        (local.set $j (i32.const 0))
-        (block $endj (loop $lj
-          (br_if $endj (i32.ge_u (local.get $j) (local.get $n)))
-          (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
-          (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
-          (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
-          (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
-          (local.set $ap (i32.add (local.get $abase) (i32.mul (local.get $i) (local.get $krow))))
-          (local.set $bp (i32.add (local.get $bbase) (i32.shl (local.get $j) (i32.const 2))))
-          (local.set $kk (local.get $k))
-          (block $endk (loop $lk
-            (br_if $endk (i32.eqz (local.get $kk)))
-            (local.set $b0 (v128.load (local.get $bp)))
-            (local.set $b1 (v128.load offset=16 (local.get $bp)))
-            (local.set $a0 (f32x4.splat (f32.load (local.get $ap))))
-            (local.set $a1 (f32x4.splat (f32.load (i32.add (local.get $ap) (local.get $krow)))))
-            (local.set $a2 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.shl (local.get $krow) (i32.const 1))))))
-            (local.set $a3 (f32x4.splat (f32.load (i32.add (local.get $ap) (i32.mul (local.get $krow) (i32.const 3))))))
-            (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $a0) (local.get $b0))))
-            (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $a0) (local.get $b1))))
-            (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $a1) (local.get $b0))))
-            (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $a1) (local.get $b1))))
-            (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $a2) (local.get $b0))))
-            (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $a2) (local.get $b1))))
-            (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $a3) (local.get $b0))))
-            (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $a3) (local.get $b1))))
-            (local.set $ap (i32.add (local.get $ap) (i32.const 4)))
-            (local.set $bp (i32.add (local.get $bp) (local.get $nrow)))
-            (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
-            (br $lk)))
-          (local.set $cp (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $nrow)) (i32.shl (local.get $j) (i32.const 2)))))
-          (v128.store (local.get $cp) (local.get $c00))
-          (v128.store offset=16 (local.get $cp) (local.get $c01))
-          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
-          (v128.store (local.get $cp) (local.get $c10))
-          (v128.store offset=16 (local.get $cp) (local.get $c11))
-          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
-          (v128.store (local.get $cp) (local.get $c20))
-          (v128.store offset=16 (local.get $cp) (local.get $c21))
-          (local.set $cp (i32.add (local.get $cp) (local.get $nrow)))
-          (v128.store (local.get $cp) (local.get $c30))
-          (v128.store offset=16 (local.get $cp) (local.get $c31))
-          (local.set $j (i32.add (local.get $j) (i32.const ${COLS})))
-          (br $lj)))
-        (local.set $i (i32.add (local.get $i) (i32.const ${ROWS})))
-        (br $li)))
+      ;; k in blocks of ${K_BLOCK}: [$k0, $k0 + $kn). With k = 0, one pass that writes zeros.
+      (local.set $k0 (i32.const 0))
+      (block $endkb (loop $lkb
+        (local.set $kn (i32.sub (local.get $k) (local.get $k0)))
+        (if (i32.gt_u (local.get $kn) (i32.const ${K_BLOCK})) (then (local.set $kn (i32.const ${K_BLOCK}))))
+        (if (local.get $ta)
+          (then ${tileLoop(true)})
+          (else ${tileLoop(false)}))
+        (local.set $k0 (i32.add (local.get $k0) (local.get $kn)))
+        (br_if $lkb (i32.lt_u (local.get $k0) (local.get $k)))))
       (local.set $abase (i32.add (local.get $abase) (local.get $sa)))
       (local.set $bbase (i32.add (local.get $bbase) (local.get $sb)))
       (local.set $c (i32.add (local.get $c) (i32.mul (local.get $m) (local.get $nrow))))
@@ -106,7 +132,7 @@ const WebAssemblyApi = (globalThis as unknown as { WebAssembly: { instantiate(by
 
 interface Kernel {
   memory: WasmMemory;
-  bmm: (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number) => void;
+  bmm: (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number, lda: number, ta: number) => void;
 }
 
 let kernel: Kernel | null = null;
@@ -135,19 +161,20 @@ const product = (xs: number[]) => xs.reduce((p, q) => p * q, 1);
 
 /**
  * Copies `batch` matrices from `src` (each `rows × cols` row-major, or `cols × rows` when
- * `transposed`) into `dst` as `rowsPad × colsPad` row-major with zero padding.
+ * `transposed`) into `dst` as `rows × colsPad` row-major. Padding columns are left as they are.
  */
-function pack(src: Float32Array, dst: Float32Array, batch: number, rows: number, cols: number, rowsPad: number, colsPad: number, transposed: boolean): void {
-  dst.fill(0);
+function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number, cols: number, colsPad: number, transposed: boolean): void {
+  if (!transposed && cols === colsPad) {
+    dst.set(src.subarray(0, batch * rows * cols));
+    return;
+  }
   for (let p = 0; p < batch; p++) {
     const s = p * rows * cols;
-    const d = p * rowsPad * colsPad;
-    if (!transposed) {
-      if (cols === colsPad) dst.set(src.subarray(s, s + rows * cols), d);
-      else for (let r = 0; r < rows; r++) dst.set(src.subarray(s + r * cols, s + (r + 1) * cols), d + r * colsPad);
-    } else
+    const d = p * rows * colsPad;
+    if (!transposed) for (let r = 0; r < rows; r++) dst.set(src.subarray(s + r * cols, s + (r + 1) * cols), d + r * colsPad);
+    else
       for (let c = 0; c < cols; c++) {
-        const row = s + c * rows; // source row c holds column c of the logical matrix
+        const row = s + c * rows; // stored row c is column c of the logical matrix
         for (let r = 0; r < rows; r++) dst[d + r * colsPad + c] = src[row + r];
       }
   }
@@ -186,19 +213,20 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
   if (M === 0 || N === 0 || batch === 0) return out;
   const Mp = roundUp(M, ROWS);
   const Np = roundUp(N, COLS);
-  const aFloats = batchA * Mp * K;
+  // A as stored, plus room for the rows past M that the last tile reads (their results are dropped).
+  const aFloats = batchA * M * K + (ROWS - 1) * Math.max(K, M);
   const bFloats = batchB * K * Np;
   const cFloats = batch * Mp * Np;
   const bytes = 4 * (aFloats + bFloats + cFloats);
   if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65536));
   const heap = new Float32Array(k.memory.buffer);
   // Views of tfjs's heap are taken after makeOutput (allocating may move it).
-  pack(w.typedArrayFromHeap(a) as Float32Array, heap.subarray(0, aFloats), batchA, M, K, Mp, K, transposeA);
-  pack(w.typedArrayFromHeap(b) as Float32Array, heap.subarray(aFloats, aFloats + bFloats), batchB, K, N, K, Np, transposeB);
-  k.bmm(0, 4 * aFloats, 4 * (aFloats + bFloats), batch, Mp, K, Np, batchA === 1 ? 0 : 4 * Mp * K, batchB === 1 ? 0 : 4 * K * Np);
-  const c = new Float32Array(k.memory.buffer, 4 * (aFloats + bFloats), cFloats);
+  heap.set((w.typedArrayFromHeap(a) as Float32Array).subarray(0, batchA * M * K));
+  packB(w.typedArrayFromHeap(b) as Float32Array, heap.subarray(aFloats, aFloats + bFloats), batchB, K, N, Np, transposeB);
+  k.bmm(0, 4 * aFloats, 4 * (aFloats + bFloats), batch, Mp, K, Np, batchA === 1 ? 0 : 4 * M * K, batchB === 1 ? 0 : 4 * K * Np, 4 * M, transposeA ? 1 : 0);
+  const c = heap.subarray(aFloats + bFloats, aFloats + bFloats + cFloats);
   const o = w.typedArrayFromHeap(out) as Float32Array;
-  if (Mp === M && Np === N) o.set(c);
+  if (Np === N) for (let p = 0; p < batch; p++) o.set(c.subarray(p * Mp * N, p * Mp * N + M * N), p * M * N);
   else for (let p = 0; p < batch; p++) for (let r = 0; r < M; r++) o.set(c.subarray((p * Mp + r) * Np, (p * Mp + r) * Np + N), (p * M + r) * N);
   return out;
 }

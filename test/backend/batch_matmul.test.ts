@@ -37,8 +37,9 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
   await initBackend("wasm");
   const rng = new Rng(5);
   const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [];
-  // Shapes that fill whole 4 × 8 tiles and shapes that need padding; every transpose combination.
-  for (const [M, K, N] of [[8, 16, 16], [5, 7, 3], [1, 1, 1], [13, 33, 9], [4, 0, 8]])
+  // Shapes that fill whole 4 × 8 tiles, shapes that need padding, k over several blocks of 128;
+  // every transpose combination.
+  for (const [M, K, N] of [[8, 16, 16], [5, 7, 3], [1, 1, 1], [13, 33, 9], [4, 0, 8], [6, 300, 10]])
     for (const ta of [false, true])
       for (const tb of [false, true]) cases.push({ a: [3, ...(ta ? [K, M] : [M, K])], b: [3, ...(tb ? [N, K] : [K, N])], ta, tb });
   // Rank 4 (attention's [B, H, T, dh]), broadcasting one matrix against a batch, single products.
