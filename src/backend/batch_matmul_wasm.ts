@@ -19,6 +19,7 @@
  * Single products without transposes (every dense layer) still go to XNNPACK.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { overrideWasmKernel, type WasmBackend } from "./wasm_heap";
 
 const ROWS = 4;
 const COLS = 8;
@@ -180,11 +181,6 @@ function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number
   }
 }
 
-type WasmBackend = {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-};
-
 /**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
@@ -236,14 +232,10 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
  * the SIMD kernel and everything else to tfjs's own kernel (kept for those).
  */
 export async function registerWasmBatchMatMul(): Promise<void> {
-  const original = tf.getKernel("BatchMatMul", "wasm");
-  if (!original || (original as { stepagent?: boolean }).stepagent) return;
   const k = await loadBatchMatMulKernel();
-  const kernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    return batchMatMulSimd(k, args.backend, a, b, !!transposeA, !!transposeB) ?? (original.kernelFunc as unknown as (x: typeof args) => tf.TensorInfo)(args);
-  };
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel({ ...original, kernelFunc: kernelFunc as unknown as tf.KernelFunc, stepagent: true } as tf.KernelConfig);
+  overrideWasmKernel("BatchMatMul", ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    return batchMatMulSimd(k, backend, a, b, !!transposeA, !!transposeB);
+  });
 }

@@ -12,7 +12,8 @@
  * Each skipped backend is reported with the reason. Gradients: tfjs-core's CommonJS bundle
  * registers none; tfjs-layers' bundle does, so it is loaded for that side effect. The cpu and
  * wasm backends get a linear-time UnsortedSegmentSum (the gradient of gather), see segment_sum*.ts;
- * wasm also gets a SIMD kernel for batched and transposed matrix products (batch_matmul_wasm.ts).
+ * wasm also gets a SIMD kernel for batched and transposed matrix products (batch_matmul_wasm.ts)
+ * and a row-copying gather (gather_wasm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -20,6 +21,7 @@ import "@tensorflow/tfjs-layers";
 import { registerFastSegmentSum } from "./segment_sum";
 import { registerWasmSegmentSum } from "./segment_sum_wasm";
 import { registerWasmBatchMatMul } from "./batch_matmul_wasm";
+import { registerWasmGather } from "./gather_wasm";
 
 export const BACKENDS = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -63,6 +65,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
         require("@tensorflow/tfjs-backend-wasm");
         registerWasmSegmentSum();
         await registerWasmBatchMatMul();
+        registerWasmGather();
         return (await tf.setBackend("wasm")) ? null : "failed to initialise";
       }
       case "cpu":

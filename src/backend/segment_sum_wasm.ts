@@ -5,11 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { scatterAddRows } from "./segment_sum";
-
-type WasmBackend = {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-};
+import type { WasmBackend } from "./wasm_heap";
 
 export function unsortedSegmentSumWasm({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const wasm = backend as WasmBackend;
