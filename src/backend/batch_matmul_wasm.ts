@@ -18,6 +18,9 @@
  *
  * Single products without transposes (every dense layer) still go to XNNPACK.
  */
+import * as os from "node:os";
+import * as v8 from "node:v8";
+import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 import { overrideWasmKernel, type WasmBackend } from "./wasm_heap";
 
@@ -82,6 +85,9 @@ function tileLoop(transposedA: boolean): string {
         (br $li)))`;
 }
 
+/** The shared memory's limit (1 GiB); a product that needs more goes to tfjs's kernel. */
+const MAX_PAGES = 16384;
+
 /** Rows of B (values of k) per pass over C: a block of B stays in cache while every tile uses it. */
 const K_BLOCK = 128;
 
@@ -93,7 +99,7 @@ const K_BLOCK = 128;
  * per product (0: one operand for every product, i.e. broadcast); C by m·n·4.
  */
 const WAT = `(module
-  (memory (export "memory") 1)
+  (import "env" "memory" (memory 1 ${MAX_PAGES} shared))
   (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
         (param $m i32) (param $k i32) (param $n i32) (param $sa i32) (param $sb i32) (param $lda i32) (param $ta i32)
     (local $p i32) (local $i i32) (local $j i32) (local $kk i32) (local $k0 i32) (local $kn i32)
@@ -129,12 +135,46 @@ interface WasmMemory {
   buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-const WebAssemblyApi = (globalThis as unknown as { WebAssembly: { instantiate(bytes: Uint8Array): Promise<{ instance: { exports: Record<string, unknown> } }> } }).WebAssembly;
+type WasmModule = object;
+const WebAssemblyApi = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+      Module: new (bytes: Uint8Array) => WasmModule;
+      Instance: new (m: WasmModule, imports: object) => { exports: Record<string, unknown> };
+    };
+  }
+).WebAssembly;
+
+type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number, lda: number, ta: number) => void;
 
 interface Kernel {
   memory: WasmMemory;
-  bmm: (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, sa: number, sb: number, lda: number, ta: number) => void;
+  bmm: Bmm;
+  /** Helper threads sharing the memory; each product is split between them and this thread. */
+  workers: { control: Int32Array; thread: Worker }[];
 }
+
+/**
+ * A helper thread: instantiates the same module on the same memory, then waits for jobs. Control
+ * block (Int32Array): [0] job number (−1: stop), [1..11] bmm's arguments, [12] last job done
+ * (−job if it failed).
+ */
+const WORKER = `
+const { workerData } = require("node:worker_threads");
+const { module, memory, control } = workerData;
+const bmm = new WebAssembly.Instance(module, { env: { memory } }).exports.bmm;
+const ctl = new Int32Array(control);
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, 0, seen);
+  seen = Atomics.load(ctl, 0);
+  if (seen < 0) break;
+  let done = seen;
+  try { bmm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11]); } catch (e) { done = -seen; }
+  Atomics.store(ctl, 12, done);
+  Atomics.notify(ctl, 12);
+}`;
 
 let kernel: Kernel | null = null;
 let calls = 0;
@@ -144,17 +184,70 @@ export function simdBatchMatMulCalls(): number {
   return calls;
 }
 
-/** Assembles the kernel (once per process). */
+/**
+ * Threads the kernel uses: STEPAGENT_THREADS if set (≥ 1), else the cores Node reports. One
+ * thread is this one; the others are worker threads started with the kernel.
+ */
+export function kernelThreads(): number {
+  const env = process.env.STEPAGENT_THREADS;
+  if (env !== undefined && env !== "") {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`STEPAGENT_THREADS must be a whole number ≥ 1, got ${JSON.stringify(env)}`);
+    return n;
+  }
+  return Math.max(1, os.availableParallelism());
+}
+
+/** Assembles the kernel and starts its helper threads (once per process). */
 export async function loadBatchMatMulKernel(): Promise<Kernel> {
   if (kernel) return kernel;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wabt = await (require("wabt") as () => Promise<{ parseWat(name: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void } }>)();
-  const parsed = wabt.parseWat("batch_matmul.wat", WAT, { simd: true });
+  const parsed = wabt.parseWat("batch_matmul.wat", WAT, { simd: true, threads: true });
   const { buffer } = parsed.toBinary({});
   parsed.destroy();
-  const { instance } = await WebAssemblyApi.instantiate(buffer);
-  kernel = { memory: instance.exports.memory as WasmMemory, bmm: instance.exports.bmm as Kernel["bmm"] };
+  const memory = new WebAssemblyApi.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  // Compiled straight to optimised code: V8 otherwise starts with its baseline compiler and
+  // tiers up per thread, and a helper thread ran its half ≈ 1.8× slower than this thread did.
+  v8.setFlagsFromString("--no-liftoff");
+  let module: WasmModule;
+  try {
+    module = new WebAssemblyApi.Module(buffer);
+  } finally {
+    v8.setFlagsFromString("--liftoff");
+  }
+  const bmm = new WebAssemblyApi.Instance(module, { env: { memory } }).exports.bmm as Bmm;
+  const workers = Array.from({ length: kernelThreads() - 1 }, () => {
+    const control = new SharedArrayBuffer(16 * 4);
+    const thread = new Worker(WORKER, { eval: true, workerData: { module, memory, control } });
+    thread.unref(); // idle helpers never keep the process alive
+    return { control: new Int32Array(control), thread };
+  });
+  kernel = { memory, bmm, workers };
   return kernel;
+}
+
+/**
+ * Runs bmm's parts: the first on this thread, the others on the helpers, and waits for all.
+ * Each part is a whole argument list; the parts write disjoint parts of C.
+ */
+function runParts(k: Kernel, parts: Parameters<Bmm>[]): void {
+  const jobs = parts.slice(1).map((args, w) => {
+    const ctl = k.workers[w].control;
+    ctl.set(args, 1);
+    const job = (Atomics.load(ctl, 0) + 1) & 0x3fffffff || 1;
+    Atomics.store(ctl, 0, job);
+    Atomics.notify(ctl, 0);
+    return { ctl, job };
+  });
+  k.bmm(...parts[0]);
+  for (const { ctl, job } of jobs)
+    for (;;) {
+      const done = Atomics.load(ctl, 12);
+      if (done === job) break;
+      if (done === -job) throw new Error("batch matmul: a helper thread failed");
+      Atomics.wait(ctl, 12, done);
+    }
 }
 
 const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
@@ -182,10 +275,17 @@ function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number
 }
 
 /**
+ * Multiply-adds below which a single untransposed product stays on XNNPACK even when helper
+ * threads exist (splitting a small product costs more than it saves).
+ */
+const PARALLEL_MIN = 1 << 18;
+
+/**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
- * without transposes (XNNPACK's), non-float32 operands, or batch shapes that broadcast other than
- * "equal" or "one side has a single matrix".
+ * without transposes when there are no helper threads or it is small (XNNPACK's), non-float32
+ * operands, batch shapes that broadcast other than "equal" or "one side has a single matrix", or
+ * operands too large for the kernel's memory.
  */
 export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo | null {
   if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null;
@@ -193,7 +293,6 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
   const batchShapeB = b.shape.slice(0, -2);
   const batchA = product(batchShapeA);
   const batchB = product(batchShapeB);
-  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB) return null;
   const sameBatch = batchShapeA.length === batchShapeB.length && batchShapeA.every((d, i) => d === batchShapeB[i]);
   if (!sameBatch && batchA !== 1 && batchB !== 1) return null;
   const [ar, ac] = a.shape.slice(-2);
@@ -202,11 +301,8 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
   const K = transposeA ? ar : ac;
   const N = transposeB ? br : bc;
   if ((transposeB ? bc : br) !== K) return null; // tfjs's own kernel reports the mismatch
+  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB && (k.workers.length === 0 || M * K * N < PARALLEL_MIN)) return null;
   const batch = Math.max(batchA, batchB);
-  const w = backend as WasmBackend;
-  const out = w.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB), M, N], "float32");
-  calls++;
-  if (M === 0 || N === 0 || batch === 0) return out;
   const Mp = roundUp(M, ROWS);
   const Np = roundUp(N, COLS);
   // A as stored, plus room for the rows past M that the last tile reads (their results are dropped).
@@ -214,17 +310,51 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
   const bFloats = batchB * K * Np;
   const cFloats = batch * Mp * Np;
   const bytes = 4 * (aFloats + bFloats + cFloats);
+  if (bytes > MAX_PAGES * 65536) return null;
+  const w = backend as WasmBackend;
+  const out = w.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB), M, N], "float32");
+  calls++;
+  if (M === 0 || N === 0 || batch === 0) return out;
   if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65536));
   const heap = new Float32Array(k.memory.buffer);
   // Views of tfjs's heap are taken after makeOutput (allocating may move it).
   heap.set((w.typedArrayFromHeap(a) as Float32Array).subarray(0, batchA * M * K));
   packB(w.typedArrayFromHeap(b) as Float32Array, heap.subarray(aFloats, aFloats + bFloats), batchB, K, N, Np, transposeB);
-  k.bmm(0, 4 * aFloats, 4 * (aFloats + bFloats), batch, Mp, K, Np, batchA === 1 ? 0 : 4 * M * K, batchB === 1 ? 0 : 4 * K * Np, 4 * M, transposeA ? 1 : 0);
+  runParts(k, split(k.workers.length + 1, 0, 4 * aFloats, 4 * (aFloats + bFloats), batch, M, Mp, K, Np, batchA === 1 ? 0 : 4 * M * K, batchB === 1 ? 0 : 4 * K * Np, transposeA));
   const c = heap.subarray(aFloats + bFloats, aFloats + bFloats + cFloats);
   const o = w.typedArrayFromHeap(out) as Float32Array;
   if (Np === N) for (let p = 0; p < batch; p++) o.set(c.subarray(p * Mp * N, p * Mp * N + M * N), p * M * N);
   else for (let p = 0; p < batch; p++) for (let r = 0; r < M; r++) o.set(c.subarray((p * Mp + r) * Np, (p * Mp + r) * Np + N), (p * M + r) * N);
   return out;
+}
+
+/**
+ * Splits a product into ≤ `threads` argument lists for bmm that write disjoint parts of C: whole
+ * products when there are at least as many as threads, else tiles of 4 rows of every product
+ * (one call per product and thread). Small products are not split.
+ */
+function split(threads: number, a: number, b: number, c: number, batch: number, M: number, Mp: number, K: number, Np: number, sa: number, sb: number, transposeA: boolean): Parameters<Bmm>[] {
+  const whole = (at: number, count: number): Parameters<Bmm> => [a + at * sa, b + at * sb, c + at * Mp * Np * 4, count, Mp, K, Np, sa, sb, 4 * M, transposeA ? 1 : 0];
+  if (threads === 1 || batch * Mp * K * Np < PARALLEL_MIN) return [whole(0, batch)];
+  if (batch >= threads) {
+    const parts: Parameters<Bmm>[] = [];
+    for (let t = 0; t < threads; t++) {
+      const from = Math.floor((t * batch) / threads);
+      const to = Math.floor(((t + 1) * batch) / threads);
+      if (to > from) parts.push(whole(from, to - from));
+    }
+    return parts;
+  }
+  if (batch !== 1) return [whole(0, batch)];
+  // One product: rows in whole tiles; rows r.. of A start r·K floats in (r floats when stored k-major).
+  const tiles = Mp / ROWS;
+  const parts: Parameters<Bmm>[] = [];
+  for (let t = 0; t < threads; t++) {
+    const from = Math.floor((t * tiles) / threads) * ROWS;
+    const to = Math.floor(((t + 1) * tiles) / threads) * ROWS;
+    if (to > from) parts.push([a + (transposeA ? from : from * K) * 4, b, c + from * Np * 4, 1, to - from, K, Np, 0, 0, 4 * M, transposeA ? 1 : 0]);
+  }
+  return parts;
 }
 
 /**

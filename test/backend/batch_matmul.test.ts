@@ -1,4 +1,7 @@
 import { test } from "node:test";
+// Three threads (this one and two helpers) whatever the machine has, so that products are split
+// unevenly; read when the kernel loads, at the first initBackend("wasm") of this process.
+process.env.STEPAGENT_THREADS = "3";
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../../src/backend";
 import { Rng } from "../../src/core/rng";
@@ -48,7 +51,12 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
   cases.push({ a: [4, 6, 5], b: [1, 7, 5], ta: false, tb: true });
   cases.push({ a: [6, 5], b: [7, 5], ta: false, tb: true });
   cases.push({ a: [5, 6], b: [5, 7], ta: true, tb: false });
-  cases.push({ a: [6, 5], b: [5, 7], ta: false, tb: false }); // left to XNNPACK
+  // Large enough to be split between threads: by whole products (5 over 3 threads), by row
+  // tiles of one product (also a plain one, which the kernel takes once there are helpers).
+  cases.push({ a: [5, 64, 70], b: [5, 70, 64], ta: false, tb: false });
+  cases.push({ a: [1, 70, 203], b: [1, 40, 70], ta: true, tb: true });
+  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false });
+  cases.push({ a: [6, 5], b: [5, 7], ta: false, tb: false }); // small, left to XNNPACK
   const before = simdBatchMatMulCalls();
   for (const c of cases) {
     const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
@@ -62,7 +70,7 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
     assert.equal(got.length, want.data.length, label);
     for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want.data[i]) < 1e-4 * (1 + Math.abs(want.data[i])), `${label} [${i}]: ${got[i]} vs ${want.data[i]}`);
   }
-  // Every case but the last (a single product without transposes, XNNPACK's) ran the SIMD kernel.
+  // Every case but the last (a small single product without transposes: XNNPACK's) ran the SIMD kernel.
   assert.equal(simdBatchMatMulCalls() - before, cases.length - 1);
 });
 
