@@ -20,7 +20,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-layers";
 import { registerFastSegmentSum } from "./segment_sum";
 import { registerWasmSegmentSum } from "./segment_sum_wasm";
-import { registerWasmBatchMatMul } from "./batch_matmul_wasm";
+import { kernelThreads, registerWasmBatchMatMul } from "./batch_matmul_wasm";
 import { registerWasmGather } from "./gather_wasm";
 
 export const BACKENDS = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -89,6 +89,7 @@ export async function initBackend(preferred: BackendName | undefined = process.e
   if (preferred !== undefined && !(BACKENDS as readonly string[]).includes(preferred)) {
     throw new Error(`unknown backend ${JSON.stringify(preferred)} (STEPAGENT_BACKEND must be one of ${BACKENDS.join(", ")})`);
   }
+  kernelThreads(); // a bad STEPAGENT_THREADS is an error here, not a reason to skip wasm
   const skipped: BackendInfo["skipped"] = [];
   for (const name of preferred ? [preferred] : DEFAULT_ORDER) {
     const reason = await tryBackend(name);

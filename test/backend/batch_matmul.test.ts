@@ -5,7 +5,8 @@ process.env.STEPAGENT_THREADS = "3";
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../../src/backend";
 import { Rng } from "../../src/core/rng";
-import { simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
+import * as os from "node:os";
+import { kernelThreads, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
 
 /** op(A)·op(B) per batch in float64 loops, broadcasting a single matrix against a batch. */
 function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], ta: boolean, tb: boolean): { data: Float64Array; shape: number[] } {
@@ -91,4 +92,20 @@ test("wasm: attention-shaped gradients through the SIMD kernel equal the cpu bac
   const cpu = await run("cpu");
   const wasm = await run("wasm");
   for (let g = 0; g < 2; g++) for (let i = 0; i < cpu[g].length; i++) assert.ok(Math.abs(cpu[g][i] - wasm[g][i]) < 1e-4 * (1 + Math.abs(cpu[g][i])), `grad ${g} [${i}]: ${wasm[g][i]} vs ${cpu[g][i]}`);
+});
+
+test("STEPAGENT_THREADS: a whole number ≥ 1, else a clear error; unset means the cores Node reports", () => {
+  const saved = process.env.STEPAGENT_THREADS;
+  try {
+    process.env.STEPAGENT_THREADS = "2";
+    assert.equal(kernelThreads(), 2);
+    for (const bad of ["0", "1.5", "many"]) {
+      process.env.STEPAGENT_THREADS = bad;
+      assert.throws(() => kernelThreads(), new RegExp(`STEPAGENT_THREADS must be a whole number ≥ 1, got "${bad.replace(".", "\\.")}"`));
+    }
+    delete process.env.STEPAGENT_THREADS;
+    assert.equal(kernelThreads(), os.availableParallelism());
+  } finally {
+    process.env.STEPAGENT_THREADS = saved;
+  }
 });
