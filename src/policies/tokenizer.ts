@@ -12,7 +12,8 @@ export const SEP = 3;
 export const EOS = 4;
 const SPECIALS = ["<pad>", "<unk>", "<bos>", "<sep>", "<eos>"];
 
-const PIECES = /\n| ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]| +|\s/g;
+// WebShop's page separator "[SEP]" is one piece (a word once seen in training), not five.
+const PIECES = /\n| ?\[SEP\]| ?[A-Za-z]+| ?[0-9]| ?[^\sA-Za-z0-9]| +|\s/g;
 
 export class Tokenizer {
   readonly vocab: string[];

@@ -2,7 +2,7 @@
  * Web shop (in the spirit of WebShop): a generated catalogue of products with attributes, options
  * and prices; pages in WebShop's "[SEP]" text layout; actions `search[…]` and `click[…]`. The
  * reward of a purchase is the fraction of the goal met (category, attributes, options, price), as
- * WebShop scores it; 1 is success. Invalid actions get "Invalid action!".
+ * WebShop scores it; 1 is success. Invalid actions get "Invalid action!" followed by the unchanged page.
  */
 import { Rng } from "../../core/rng";
 import { TextEnvBase, type ExpertTurn, type TextEnvFamily, type TextTask } from "./common";
@@ -33,6 +33,21 @@ const COLORS = ["black", "white", "red", "blue", "green", "grey"];
 const SIZES = ["small", "medium", "large", "x-large"];
 const PAGE = 3;
 
+/**
+ * Product ids: "B0" + a 4-letter code from a fixed pool of 96 (WebShop's ASINs are "B0" + 8
+ * random characters). A code is one letter run, so the project's tokenizer keeps codes seen in
+ * training as single tokens and a small policy copies an id from a results row as one token; with
+ * random characters it had to copy 6 single-character tokens and SFT did not learn it at the
+ * budget (0% success, KL 11.3 nats per step).
+ */
+const ID_CODES: string[] = (() => {
+  const rng = new Rng(7919);
+  const codes = new Set<string>();
+  const letter = () => String.fromCharCode(65 + rng.int(26));
+  while (codes.size < 96) codes.add(letter() + letter() + letter() + letter());
+  return [...codes];
+})();
+
 /** What a shopper can check from a results row (name = attributes + category, and the price). */
 function fits(p: Product, g: ShopTask["goal"]): boolean {
   return p.category === g.category && g.attributes.every((a) => p.attributes.includes(a)) && p.price <= g.maxPrice;
@@ -58,8 +73,8 @@ export const shop: TextEnvFamily<ShopTask> = {
         const sizes = SIZES.filter(() => rng.uniform() < 0.5);
         if (sizes.length === 0) sizes.push(SIZES[rng.int(SIZES.length)]);
         const price = Math.round((5 + rng.uniform() * 95) * 100) / 100;
-        let asin = `B0${(100000 + rng.int(900000)).toString(36).toUpperCase()}`;
-        while (catalogue.some((q) => q.asin === asin)) asin = `B0${(100000 + rng.int(900000)).toString(36).toUpperCase()}`;
+        let asin = `B0${ID_CODES[rng.int(ID_CODES.length)]}`;
+        while (catalogue.some((q) => q.asin === asin)) asin = `B0${ID_CODES[rng.int(ID_CODES.length)]}`;
         catalogue.push({ asin, category, attributes: attrs, colors, sizes, price, name: `${[...attrs].join(" ")} ${category}`.trim() });
       }
       const goalProduct = catalogue[rng.int(catalogue.length)];
@@ -138,7 +153,9 @@ class ShopEnv extends TextEnvBase<ShopTask> {
   }
 
   protected act(action: string): { observation: string; reward?: number; done: boolean } {
-    const invalid = { observation: "Invalid action!", done: false };
+    // The page stays as it was and is shown again after the message, so an agent that made a
+    // mistake still sees where it is (a bare "Invalid action!" left SFT agents lost for good).
+    const invalid = { observation: `Invalid action! [SEP] ${this.render()}`, done: false };
     const p = this.page;
     const s = /^search\[(.*)\]$/.exec(action);
     if (s) {
