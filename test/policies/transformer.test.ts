@@ -19,6 +19,11 @@ test("tokenizer: exact round trip, unseen words spelled out, specials at fixed i
   for (const s of [...texts, "search[Kalomiren Dortor]", "click[B0XYZ12]\nnew line  two spaces"]) assert.equal(tok.decode(tok.encode(s)), s);
   assert.ok(tok.encode("desk").length < tok.encode("Kalomiren").length);
   assert.deepEqual([BOS, SEP, EOS], [2, 3, 4]);
+  // WebShop's separator is one piece: one token once it is a word of the vocabulary.
+  const shop = Tokenizer.fit(["Search [SEP] Back [SEP] Next", "a [SEP] b"], { minCount: 2 });
+  assert.deepEqual(shop.encode("x [SEP] y").length, 3);
+  assert.equal(shop.decode(shop.encode("x [SEP] y")), "x [SEP] y");
+  assert.equal(tok.encode(" [SEP]").length, 6); // not in that vocabulary: spelled out
 });
 
 test("log π(a|s) equals the sum of the action tokens' log-probs computed position by position", async () => {
