@@ -51,11 +51,19 @@ export async function compareCommand(argv: string[]): Promise<number> {
   } finally {
     bar?.stop();
   }
+  // Per method: its final cycle on each seed, the means with t-intervals over seeds, and — when
+  // SFT ran too — the paired differences to SFT seed by seed (every method starts from that
+  // seed's SFT warm start, so the pairing removes the seed-to-seed swing of SFT itself).
+  const finalsOf = (method: string) => results.filter((r) => r.method === method).map((r) => ({ seed: r.seed, last: r.cycles[r.cycles.length - 1] }));
+  const sftBySeed = new Map(finalsOf("sft").map((f) => [f.seed, f.last]));
   const rows = methods.map((method) => {
-    const mine = results.filter((r) => r.method === method).map((r) => r.cycles[r.cycles.length - 1]);
-    const success = meanCi95(mine.map((c) => c.evaluation.successRate));
-    const kl = meanCi95(mine.map((c) => c.kl));
-    const reward = meanCi95(mine.map((c) => c.evaluation.meanReward));
+    const mine = finalsOf(method);
+    const success = meanCi95(mine.map((f) => f.last.evaluation.successRate));
+    const kl = meanCi95(mine.map((f) => f.last.kl));
+    const reward = meanCi95(mine.map((f) => f.last.evaluation.meanReward));
+    const paired = mine.filter((f) => sftBySeed.has(f.seed));
+    const dSuccess = method !== "sft" && paired.length ? meanCi95(paired.map((f) => f.last.evaluation.successRate - sftBySeed.get(f.seed)!.evaluation.successRate)) : null;
+    const dKl = method !== "sft" && paired.length ? meanCi95(paired.map((f) => f.last.kl - sftBySeed.get(f.seed)!.kl)) : null;
     return {
       method,
       successMean: success.mean,
@@ -63,8 +71,11 @@ export async function compareCommand(argv: string[]): Promise<number> {
       rewardMean: reward.mean,
       klMean: kl.mean,
       klCi95: kl.ci95,
-      invalidRate: mine.reduce((a, c) => a + c.evaluation.invalidRate, 0) / mine.length,
-      meanSteps: mine.reduce((a, c) => a + c.evaluation.meanSteps, 0) / mine.length,
+      invalidRate: mine.reduce((a, f) => a + f.last.evaluation.invalidRate, 0) / mine.length,
+      meanSteps: mine.reduce((a, f) => a + f.last.evaluation.meanSteps, 0) / mine.length,
+      /** method − SFT on the same seed, mean and 95% t-interval over seeds; null for SFT or without it. */
+      vsSft: dSuccess && dKl ? { successMean: dSuccess.mean, successCi95: dSuccess.ci95, klMean: dKl.mean, klCi95: dKl.ci95 } : null,
+      perSeed: mine.map((f) => ({ seed: f.seed, success: f.last.evaluation.successRate, reward: f.last.evaluation.meanReward, kl: f.last.kl })),
     };
   });
   const summary = { env: values.env, seeds, firstSeed, quick: Boolean(values.quick), backend: backend.name, seconds: (Date.now() - started) / 1000, budget: base, rows };
@@ -77,8 +88,21 @@ export async function compareCommand(argv: string[]): Promise<number> {
     const svgS = await renderSvg(methodComparisonSpec(perCycle("success"), { title: `Held-out success per cycle — ${values.env}, mean of ${seeds} seeds`, yTitle: "success rate" }));
     const svgK = await renderSvg(methodComparisonSpec(perCycle("kl"), { title: "KL(π_E‖π) at held-out expert states", yTitle: "KL (nats)", log: true }));
     const fmtCi = (c: [number, number]) => `[${c[0].toFixed(3)}, ${c[1].toFixed(3)}]`;
+    const fmtSigned = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
     const table = aq
-      .from(rows.map((r) => ({ method: r.method, success: r.successMean.toFixed(3), "success 95% CI": fmtCi(r.successCi95), reward: r.rewardMean.toFixed(3), KL: r.klMean.toFixed(3), "KL 95% CI": fmtCi(r.klCi95), "invalid actions": r.invalidRate.toFixed(3) })))
+      .from(
+        rows.map((r) => ({
+          method: r.method,
+          success: r.successMean.toFixed(3),
+          "success 95% CI": fmtCi(r.successCi95),
+          reward: r.rewardMean.toFixed(3),
+          KL: r.klMean.toFixed(3),
+          "KL 95% CI": fmtCi(r.klCi95),
+          "Δ success vs SFT (paired)": r.vsSft ? `${fmtSigned(r.vsSft.successMean)} ${fmtCi(r.vsSft.successCi95)}` : "–",
+          "Δ KL vs SFT (paired)": r.vsSft ? `${fmtSigned(r.vsSft.klMean)} ${fmtCi(r.vsSft.klCi95)}` : "–",
+          "invalid actions": r.invalidRate.toFixed(3),
+        })),
+      )
       .toHTML();
     await writeFolderAtomic(values.out as string, (dir) => {
       writeFileAtomic(path.join(dir, "compare.json"), JSON.stringify(summary, null, 2) + "\n");
@@ -87,7 +111,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
       writeFileAtomic(
         path.join(dir, "index.html"),
         `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>stepagent compare — ${values.env}</title><style>body{font-family:"DejaVu Sans",sans-serif;max-width:1000px;margin:2em auto}td,th{padding:3px 8px;border-bottom:1px solid #ddd}</style></head><body>
-<h1>Methods compared on ${values.env}</h1><p>${seeds} seeds, ${values.quick ? "quick" : "full"} budget, backend ${backend.name}; means with 95% t-intervals over seeds.</p>
+<h1>Methods compared on ${values.env}</h1><p>${seeds} seeds, ${values.quick ? "quick" : "full"} budget, backend ${backend.name}; means with 95% t-intervals over seeds; Δ vs SFT: the method minus SFT on the same seed (same warm start), mean and 95% t-interval.</p>
 ${table}<figure>${svgS}</figure><figure>${svgK}</figure></body></html>\n`,
       );
     });

@@ -52,6 +52,15 @@ test("compare --json: one row per method, intervals recomputed from the per-seed
   }
   assert.equal(s.rows[1].successMean, meanCi95(fresh.map((c) => c.evaluation.successRate)).mean);
   assert.ok(Math.abs(s.rows[1].klMean - meanCi95(fresh.map((c) => c.kl)).mean) < 1e-9, `${s.rows[1].klMean} vs fresh ${meanCi95(fresh.map((c) => c.kl)).mean}`);
+  // Per-seed values, and the paired differences to SFT recomputed from the separate runs.
+  assert.deepEqual(s.rows[0].perSeed.map((p: { seed: number; success: number }) => [p.seed, p.success]), finals.map((c, i) => [i, c.evaluation.successRate]));
+  assert.equal(s.rows[0].vsSft, null);
+  const dS = meanCi95(fresh.map((c, i) => c.evaluation.successRate - finals[i].evaluation.successRate));
+  const dK = meanCi95(fresh.map((c, i) => c.kl - finals[i].kl));
+  assert.ok(Math.abs(s.rows[1].vsSft.successMean - dS.mean) < 1e-12);
+  assert.ok(Math.abs(s.rows[1].vsSft.klMean - dK.mean) < 1e-9, `${s.rows[1].vsSft.klMean} vs ${dK.mean}`);
+  assert.ok(Math.abs(s.rows[1].vsSft.klCi95[1] - dK.ci95[1]) < 1e-9);
+  assert.match(fs.readFileSync(path.join(out, "index.html"), "utf8"), /Δ KL vs SFT \(paired\)/);
 });
 
 test("a warm start trained with other options is refused, naming both", async () => {
