@@ -1,12 +1,13 @@
 /**
- * `stepagent compare --env household|shop|qa [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]`
+ * `stepagent compare --env household|shop|qa [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]
+ *    [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]`
  * Every method on the same seeds and budget; success/KL per method as mean with a 95% t-interval
  * over seeds (arquero table), success and KL per cycle (vega-lite), one HTML page.
  */
 import * as path from "node:path";
 import * as aq from "arquero";
 import { SingleBar, Presets } from "cli-progress";
-import { UsageError, intOption, parseFlags } from "./options";
+import { BUDGET_FLAGS, UsageError, budgetOptions, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, textBudget, TEXT_METHODS, type TextTrainResult, type TextWarmStart } from "../stepagent/text/train";
 import { meanCi95 } from "../analysis/intervals";
@@ -16,14 +17,14 @@ import { methodComparisonSpec } from "../viz/specs";
 
 
 export async function compareCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { strings: ["env", "seeds", "first-seed", "methods", "out"], booleans: ["quick", "json"] });
+  const { values } = parseFlags(argv, { strings: ["env", "seeds", "first-seed", "methods", "out", ...BUDGET_FLAGS], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("compare needs --env household|shop|qa");
   const seeds = intOption(values, "seeds", 5, 1);
   // Seeds first … first + seeds − 1: lets a long comparison be split over processes or machines.
   const firstSeed = intOption(values, "first-seed", 0, 0);
   const methods = values.methods ? String(values.methods).split(",").map((m) => m.trim()) : [...TEXT_METHODS];
   for (const m of methods) if (!(TEXT_METHODS as readonly string[]).includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods: ${TEXT_METHODS.join(", ")})`);
-  const base = textBudget(String(values.env), Boolean(values.quick), true);
+  const base = budgetOptions(values, textBudget(String(values.env), Boolean(values.quick), true));
   const backend = await initBackend();
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));

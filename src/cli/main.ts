@@ -56,6 +56,7 @@ Usage:
                                     train a transformer policy on a text environment and
                                     evaluate it on the held-out split
   stepagent compare --env household|shop|qa [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]
+        [--cycles K] [--sft-steps N] [--train-tasks N] [--test-tasks N]
                                     every method on the same seeds and budget: success and KL
                                     to the expert with 95% intervals, plots, HTML
   stepagent env-serve --env household|shop|qa [--port 36001] [--host 127.0.0.1] [--split test] [--tasks 50] [--seed N] [--verbose]

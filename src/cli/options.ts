@@ -99,6 +99,19 @@ export function intOption(values: FlagValues, flag: string, fallback: number, mi
   return n;
 }
 
+/** The budget flags `train` and `compare` share, each overriding its field of the env's budget. */
+export const BUDGET_FLAGS = ["cycles", "sft-steps", "train-tasks", "test-tasks"] as const;
+
+export function budgetOptions<B extends { cycles: number; sftSteps: number; trainTasks: number; testTasks: number }>(values: FlagValues, base: B): B {
+  return {
+    ...base,
+    cycles: intOption(values, "cycles", base.cycles, 0),
+    sftSteps: intOption(values, "sft-steps", base.sftSteps, 1),
+    trainTasks: intOption(values, "train-tasks", base.trainTasks, 1),
+    testTasks: intOption(values, "test-tasks", base.testTasks, 1),
+  };
+}
+
 /** `--port`: an integer in 0 … 65535 (0: the system picks a free port). */
 export function portOption(values: FlagValues, fallback: number): number {
   const port = intOption(values, "port", fallback, 0);

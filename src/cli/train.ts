@@ -5,27 +5,21 @@
  */
 import * as path from "node:path";
 import { SingleBar, Presets } from "cli-progress";
-import { UsageError, intOption, parseFlags } from "./options";
+import { BUDGET_FLAGS, UsageError, budgetOptions, intOption, parseFlags } from "./options";
 import { initBackend, describeBackend } from "../backend";
 import { trainText, textBudget, TEXT_METHODS, type TextTrainOptions } from "../stepagent/text/train";
 import { writeFolderAtomic, writeFileAtomic } from "../report/atomic";
 import { saveCheckpoint, loadCheckpoint } from "../policies/checkpoint";
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { strings: ["env", "method", "seed", "out", "cycles", "sft-steps", "train-tasks", "test-tasks", "init"], booleans: ["quick", "json"] });
+  const { values } = parseFlags(argv, { strings: ["env", "method", "seed", "out", ...BUDGET_FLAGS, "init"], booleans: ["quick", "json"] });
   if (!values.env) throw new UsageError("train needs --env household|shop|qa");
   if (!values.method) throw new UsageError(`train needs --method (${TEXT_METHODS.join(", ")})`);
-  const int = (flag: string, fallback: number, min: number) => intOption(values, flag, fallback, min);
-  const base = textBudget(String(values.env), Boolean(values.quick));
   const options: TextTrainOptions = {
-    ...base,
+    ...budgetOptions(values, textBudget(String(values.env), Boolean(values.quick))),
     env: values.env as string,
     method: values.method as string,
-    seed: int("seed", 0, 0),
-    cycles: int("cycles", base.cycles, 0),
-    sftSteps: int("sft-steps", base.sftSteps, 1),
-    trainTasks: int("train-tasks", base.trainTasks, 1),
-    testTasks: int("test-tasks", base.testTasks, 1),
+    seed: intOption(values, "seed", 0, 0),
   };
   const backend = await initBackend();
   // --init CHECKPOINT: start from a saved policy (e.g. an earlier run's policy.json) instead of SFT.

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { meanCi95 } from "../../src/analysis/intervals";
 import { initBackend } from "../../src/backend";
-import { trainText, COMPARE_QUICK } from "../../src/stepagent/text/train";
+import { trainText, COMPARE_QUICK, type TextCycleRecord } from "../../src/stepagent/text/train";
 
 const BIN = path.resolve(__dirname, "../../dist/cli/main.js");
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, "compare", ...args], { encoding: "utf8" });
@@ -25,7 +25,7 @@ test("compare --json: one row per method, intervals recomputed from the per-seed
   }
   // The sft row equals a recomputation in this process: trainText on the same budget and seeds.
   await initBackend();
-  const finals = [];
+  const finals: TextCycleRecord[] = [];
   for (const seed of [0, 1]) {
     const t = await trainText({ ...COMPARE_QUICK, env: "qa", method: "sft", seed });
     t.policy.dispose();
@@ -44,7 +44,7 @@ test("compare --json: one row per method, intervals recomputed from the per-seed
   assert.equal(oneRow.successMean, finals[1].evaluation.successRate);
   assert.ok(Math.abs(oneRow.klMean - finals[1].kl) < 1e-9);
   // compare started stepagent-implicit from sft's warm start; training it afresh gives the same row.
-  const fresh = [];
+  const fresh: TextCycleRecord[] = [];
   for (const seed of [0, 1]) {
     const t = await trainText({ ...COMPARE_QUICK, env: "qa", method: "stepagent-implicit", seed });
     t.policy.dispose();
@@ -76,4 +76,20 @@ test("compare: an unknown method is named, nothing written", () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--methods: unknown method "alchemy"/);
   assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test("compare: budget flags override the env's budget (as train's do); a zero budget is refused", async () => {
+  const r = run("--env", "qa", "--quick", "--seeds", "1", "--methods", "sft", "--sft-steps", "3", "--train-tasks", "2", "--test-tasks", "2", "--cycles", "0", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim());
+  assert.deepEqual([s.budget.sftSteps, s.budget.trainTasks, s.budget.testTasks, s.budget.cycles], [3, 2, 2, 0]);
+  // The same run through trainText directly gives the same numbers.
+  await initBackend();
+  const t = await trainText({ ...COMPARE_QUICK, env: "qa", method: "sft", seed: 0, sftSteps: 3, trainTasks: 2, testTasks: 2, cycles: 0 });
+  t.policy.dispose();
+  assert.equal(s.rows[0].successMean, t.cycles[0].evaluation.successRate);
+  assert.ok(Math.abs(s.rows[0].klMean - t.cycles[0].kl) < 1e-9);
+  const zero = run("--env", "qa", "--quick", "--sft-steps", "0");
+  assert.equal(zero.status, 2);
+  assert.match(zero.stderr, /--sft-steps must be an integer ≥ 1, got "0"/);
 });
