@@ -16,7 +16,11 @@
  * a padded row or column reaches only padded outputs, which are not copied back. Sums run over k
  * in order, as the scalar loop's do, so results agree with it to float rounding.
  *
- * Single products without transposes (every dense layer) still go to XNNPACK.
+ * The memory is shared with helper threads (worker_threads; `STEPAGENT_THREADS`, default: the
+ * cores Node reports), each running the same module on it: a product is split between them by
+ * whole products or by row tiles, and this thread waits for its helpers (Atomics) before copying C
+ * back. Single products without transposes (the dense layers) go to XNNPACK when there are no
+ * helpers or when they are small; with helpers, the split kernel is faster for large ones.
  */
 import * as os from "node:os";
 import * as v8 from "node:v8";
@@ -157,8 +161,8 @@ interface Kernel {
 
 /**
  * A helper thread: instantiates the same module on the same memory, then waits for jobs. Control
- * block (Int32Array): [0] job number (−1: stop), [1..11] bmm's arguments, [12] last job done
- * (−job if it failed).
+ * block (Int32Array): [0] job number, [1..11] bmm's arguments, [12] last job done (−job if it
+ * failed). Helpers are unref'd: they never keep the process alive.
  */
 const WORKER = `
 const { workerData } = require("node:worker_threads");
@@ -169,7 +173,6 @@ let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
   seen = Atomics.load(ctl, 0);
-  if (seen < 0) break;
   let done = seen;
   try { bmm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11]); } catch (e) { done = -seen; }
   Atomics.store(ctl, 12, done);
