@@ -19,8 +19,9 @@
  * The memory is shared with helper threads (worker_threads; `STEPAGENT_THREADS`, default: the
  * cores Node reports), each running the same module on it: a product is split between them by
  * whole products or by row tiles, and this thread waits for its helpers (Atomics) before copying C
- * back. Single products without transposes (the dense layers) go to XNNPACK when there are no
- * helpers or when they are small; with helpers, the split kernel is faster for large ones.
+ * back. Every element of C is computed by the same instructions however the product is split, so
+ * results do not depend on the thread count (tested bit for bit against one thread). Single
+ * products without transposes (the dense layers' forward pass) stay with XNNPACK.
  */
 import * as os from "node:os";
 import * as v8 from "node:v8";
@@ -277,16 +278,13 @@ function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number
   }
 }
 
-/**
- * Multiply-adds below which a single untransposed product stays on XNNPACK even when helper
- * threads exist (splitting a small product costs more than it saves).
- */
+/** Multiply-adds below which a product is not split between threads (it would cost more than it saves). */
 const PARALLEL_MIN = 1 << 18;
 
 /**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
- * without transposes when there are no helper threads or it is small (XNNPACK's), non-float32
+ * without transposes (XNNPACK's), non-float32
  * operands, batch shapes that broadcast other than "equal" or "one side has a single matrix", or
  * operands too large for the kernel's memory.
  */
@@ -304,7 +302,9 @@ export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b
   const K = transposeA ? ar : ac;
   const N = transposeB ? br : bc;
   if ((transposeB ? bc : br) !== K) return null; // tfjs's own kernel reports the mismatch
-  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB && (k.workers.length === 0 || M * K * N < PARALLEL_MIN)) return null;
+  // A single product without transposes stays with XNNPACK whatever the thread count, so that which
+  // code computes a product (and so its rounding) never depends on the machine's cores.
+  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB) return null;
   const batch = Math.max(batchA, batchB);
   const Mp = roundUp(M, ROWS);
   const Np = roundUp(N, COLS);

@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { initBackend, tf } from "../../src/backend";
 import { Rng } from "../../src/core/rng";
 import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { kernelThreads, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
+
+/** Products large enough to be split between threads. */
+const SPLIT_CASES = [
+  { a: [5, 64, 70], b: [5, 70, 64], ta: false, tb: false },
+  { a: [1, 70, 203], b: [1, 40, 70], ta: true, tb: true },
+  { a: [2, 3, 97, 33], b: [2, 3, 97, 33], ta: false, tb: true },
+];
 
 /** op(A)·op(B) per batch in float64 loops, broadcasting a single matrix against a batch. */
 function reference(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], ta: boolean, tb: boolean): { data: Float64Array; shape: number[] } {
@@ -53,11 +62,9 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
   cases.push({ a: [6, 5], b: [7, 5], ta: false, tb: true });
   cases.push({ a: [5, 6], b: [5, 7], ta: true, tb: false });
   // Large enough to be split between threads: by whole products (5 over 3 threads), by row
-  // tiles of one product (also a plain one, which the kernel takes once there are helpers).
-  cases.push({ a: [5, 64, 70], b: [5, 70, 64], ta: false, tb: false });
-  cases.push({ a: [1, 70, 203], b: [1, 40, 70], ta: true, tb: true });
-  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false });
-  cases.push({ a: [6, 5], b: [5, 7], ta: false, tb: false }); // small, left to XNNPACK
+  // tiles of one product.
+  cases.push(...SPLIT_CASES);
+  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false }); // single, untransposed: XNNPACK's
   const before = simdBatchMatMulCalls();
   for (const c of cases) {
     const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
@@ -71,7 +78,7 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
     assert.equal(got.length, want.data.length, label);
     for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want.data[i]) < 1e-4 * (1 + Math.abs(want.data[i])), `${label} [${i}]: ${got[i]} vs ${want.data[i]}`);
   }
-  // Every case but the last (a small single product without transposes: XNNPACK's) ran the SIMD kernel.
+  // Every case but the last (a single product without transposes: XNNPACK's) ran the SIMD kernel.
   assert.equal(simdBatchMatMulCalls() - before, cases.length - 1);
 });
 
@@ -108,4 +115,41 @@ test("STEPAGENT_THREADS: a whole number ≥ 1, else a clear error; unset means t
   } finally {
     process.env.STEPAGENT_THREADS = saved;
   }
+});
+
+test("the kernel's results do not depend on the thread count: 3 threads here equal 1 thread in a child process, bit for bit", async () => {
+  await initBackend("wasm");
+  const script = `
+    const { initBackend, tf } = require(${JSON.stringify(path.resolve(__dirname, "../../src/backend"))});
+    const { Rng } = require(${JSON.stringify(path.resolve(__dirname, "../../src/core/rng"))});
+    (async () => {
+      await initBackend("wasm");
+      const rng = new Rng(8);
+      const out = [];
+      for (const c of ${JSON.stringify(SPLIT_CASES)}) {
+        const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        const t = tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb);
+        out.push(Buffer.from(t.dataSync().buffer).toString("base64"));
+      }
+      process.stdout.write(JSON.stringify(out));
+    })();`;
+  const run = (threads: string) => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { encoding: "utf8", env: { ...process.env, STEPAGENT_THREADS: threads } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as string[];
+  };
+  const one = run("1");
+  const three = run("3");
+  assert.equal(one.length, SPLIT_CASES.length);
+  assert.deepEqual(three, one);
+  // And the same values as in this process (3 threads as well), so the child computed real products.
+  const rng = new Rng(8);
+  SPLIT_CASES.forEach((c, i) => {
+    const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const t = tf.tidy(() => tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb));
+    assert.equal(Buffer.from(t.dataSync().buffer).toString("base64"), one[i]);
+    t.dispose();
+  });
 });
