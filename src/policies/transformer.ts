@@ -169,17 +169,22 @@ export class TransformerPolicy {
     return tf.add(x, tf.reshape(mlp, [B, Tq, d]));
   }
 
+  /** Logits over the vocabulary for final hidden states [N, d]: the output is tied to the token embedding. */
+  private unembed(hidden: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(hidden, tf.transpose(this.v("tok") as tf.Tensor2D));
+  }
+
   /** Logits over the vocabulary at chosen flat positions b·T + t of the hidden states. */
   private logitsAt(hidden: tf.Tensor2D, positions: Int32Array): tf.Tensor2D {
     // Only the positions that are scored (action tokens) or sampled from (the last one) are
     // projected onto the vocabulary: a few per sequence instead of all T.
-    return tf.matMul(tf.gather(hidden, tf.tensor1d(positions, "int32")) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
+    return this.unembed(tf.gather(hidden, tf.tensor1d(positions, "int32")) as tf.Tensor2D);
   }
 
   /** Logits [B, T, V] at every position (for tests and inspection; training uses `sequenceLogProb`). */
   logits(ids: tf.Tensor2D): tf.Tensor3D {
     const [B, T] = ids.shape;
-    return tf.reshape(tf.matMul(this.hidden(ids), tf.transpose(this.v("tok") as tf.Tensor2D)), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+    return tf.reshape(this.unembed(this.hidden(ids)), [B, T, this.config.vocabSize]) as tf.Tensor3D;
   }
 
   /** Per-sequence log π(a|s) as a [B] tensor (differentiable). */
@@ -327,7 +332,7 @@ export class TransformerPolicy {
               cache.values[l] = tf.keep(v);
               x = this.block(x, l, this.project(h, l, "wq", B, 1), k, v, maskAdd, B, 1);
             }
-            return tf.matMul(tf.reshape(this.layerNorm(x, "lnf"), [B, d]) as tf.Tensor2D, tf.transpose(this.v("tok") as tf.Tensor2D));
+            return this.unembed(tf.reshape(this.layerNorm(x, "lnf"), [B, d]) as tf.Tensor2D);
           }),
         );
       },
