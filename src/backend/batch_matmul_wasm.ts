@@ -284,9 +284,8 @@ const PARALLEL_MIN = 1 << 18;
 /**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
- * without transposes (XNNPACK's), non-float32
- * operands, batch shapes that broadcast other than "equal" or "one side has a single matrix", or
- * operands too large for the kernel's memory.
+ * without transposes (XNNPACK's), non-float32 operands, batch shapes that broadcast other than
+ * "equal" or "one side has a single matrix", or operands too large for the kernel's memory.
  */
 export function batchMatMulSimd(k: Kernel, backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo | null {
   if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null;

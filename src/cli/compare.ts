@@ -62,9 +62,9 @@ export async function compareCommand(argv: string[]): Promise<number> {
     const success = meanCi95(mine.map((f) => f.last.evaluation.successRate));
     const kl = meanCi95(mine.map((f) => f.last.kl));
     const reward = meanCi95(mine.map((f) => f.last.evaluation.meanReward));
-    const paired = mine.filter((f) => sftBySeed.has(f.seed));
-    const dSuccess = method !== "sft" && paired.length ? meanCi95(paired.map((f) => f.last.evaluation.successRate - sftBySeed.get(f.seed)!.evaluation.successRate)) : null;
-    const dKl = method !== "sft" && paired.length ? meanCi95(paired.map((f) => f.last.kl - sftBySeed.get(f.seed)!.kl)) : null;
+    const paired = method === "sft" ? [] : mine.filter((f) => sftBySeed.has(f.seed)).map((f) => ({ ...f, sft: sftBySeed.get(f.seed)! }));
+    const dSuccess = paired.length ? meanCi95(paired.map((f) => f.last.evaluation.successRate - f.sft.evaluation.successRate)) : null;
+    const dKl = paired.length ? meanCi95(paired.map((f) => f.last.kl - f.sft.kl)) : null;
     return {
       method,
       successMean: success.mean,
