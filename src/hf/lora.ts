@@ -140,6 +140,16 @@ export class Lora {
     return new Lora(model, { r, alpha, dropout, targets: options.targets ?? defaultTargets(model.config), seed: options.seed ?? 0 });
   }
 
+  /** A copy of these adapters, at their current values, on `model` (another model on the same base), with `dropout`. */
+  async copyTo(model: HfCausalLM, dropout = this.dropout): Promise<Lora> {
+    const weights = new Map<string, { A: Float32Array; B: Float32Array }>();
+    for (const [module, m] of this.modules) {
+      weights.set(module, { A: Float32Array.from((await m.A.data()) as Float32Array), B: Float32Array.from((await m.B.data()) as Float32Array) });
+    }
+    const o = { r: this.r, alpha: this.alpha, dropout, targets: this.targets, seed: 0, useRslora: this.useRslora };
+    return new Lora(model, o, weights);
+  }
+
   /** The update's scale: alpha / r (alpha / √r with rsLoRA, as PEFT's use_rslora). */
   get scale(): number {
     return this.useRslora ? this.alpha / Math.sqrt(this.r) : this.alpha / this.r;

@@ -99,10 +99,19 @@ export class HfCausalLM {
   readonly adapters = new Map<string, LinearAdapter>();
   private readonly invFreq: Float64Array;
 
-  constructor(config: ModelConfig, weights: Map<string, Float32Array>, options: { dir?: string; trainable?: boolean } = {}) {
+  /** The base weights belong to another model (see `sharingBase`), which frees them. */
+  private readonly sharedParams: boolean;
+
+  /** `weights` by checkpoint name, or `{ share }`: use that model's base weight variables (see `sharingBase`). */
+  constructor(config: ModelConfig, weights: Map<string, Float32Array> | { share: HfCausalLM }, options: { dir?: string; trainable?: boolean } = {}) {
     this.config = config;
     this.dir = options.dir ?? null;
     this.invFreq = config.family === "llama" ? ropeInvFreq(config) : new Float64Array(0);
+    this.sharedParams = !(weights instanceof Map);
+    if (!(weights instanceof Map)) {
+      this.params = weights.share.params;
+      return;
+    }
     const expected = expectedTensors(config);
     for (const [name, shape] of expected) {
       const data = weights.get(name);
@@ -116,6 +125,15 @@ export class HfCausalLM {
       this.params.set(name, tf.variable(init, options.trainable ?? false, `hf${id}/${name}`));
       init.dispose();
     }
+  }
+
+  /**
+   * A second model on this one's base weights (the same variables, not a copy) with no adapters,
+   * so it can carry adapters of its own (a frozen copy of them, for a reference policy).
+   * Disposing it leaves the base weights to this model.
+   */
+  sharingBase(): HfCausalLM {
+    return new HfCausalLM(this.config, { share: this }, { dir: this.dir ?? undefined });
   }
 
   /** Loads a Hugging Face model folder (config.json + safetensors); base weights are frozen unless `trainable`. */
@@ -399,7 +417,7 @@ export class HfCausalLM {
   }
 
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
+    if (!this.sharedParams) for (const v of this.params.values()) v.dispose();
   }
 }
 

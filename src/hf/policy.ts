@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import { readAndDispose, tf } from "../backend";
 import { InputError } from "../core/errors";
 import type { Rng } from "../core/rng";
-import type { TextPolicy } from "../policies/text_policy";
+import { layOutByPair, sumScored, type TextPolicy, type TokenDistributions } from "../policies/text_policy";
 import { Lora, type LoraOptions } from "./lora";
 import { HfCausalLM, readWeights } from "./model";
 import { readConfig } from "./config";
@@ -37,8 +37,8 @@ export interface HfPolicyOptions {
   maxActionTokens?: number;
   /** Longest sequence (prompt + action + end). Default min(the model's positions, 1024). */
   maxContext?: number;
-  /** LoRA settings (defaults in lora.ts), an adapter folder to load, or false to train every weight. */
-  lora?: LoraOptions | { adapter: string } | false;
+  /** LoRA settings (defaults in lora.ts), an adapter folder to load, adapters already on the model, or false to train every weight. */
+  lora?: LoraOptions | { adapter: string } | Lora | false;
 }
 
 export interface EncodedPairs {
@@ -90,7 +90,10 @@ export class HfPolicy implements TextPolicy {
       if (nl.length !== 1) throw new InputError("tokenizer.json", "a newline is not one token; the react format needs it to end actions");
       this.endId = nl[0];
     }
-    if (options.lora === false) {
+    if (options.lora instanceof Lora) {
+      if (options.lora.model !== model) throw new Error("HfPolicy: the given adapters belong to another model");
+      this.lora = options.lora;
+    } else if (options.lora === false) {
       for (const v of model.params.values()) if (!v.trainable) v.trainable = true;
       this.lora = null;
     } else if (options.lora && "adapter" in options.lora) this.lora = Lora.load(model, options.lora.adapter);
@@ -163,18 +166,25 @@ export class HfPolicy implements TextPolicy {
     return { ids, positions: Int32Array.from(positions), targets: Int32Array.from(targets), owner: Int32Array.from(owner), batch: B, length: T };
   }
 
+  /** Log-softmax rows [N, V] at the scored positions of an encoded batch (differentiable). */
+  private scoredLogSoftmax(e: EncodedPairs, training: boolean): tf.Tensor2D {
+    const hidden = this.model.hidden(tf.tensor2d(e.ids, [e.batch, e.length], "int32"), { training });
+    return tf.logSoftmax(this.model.logitsAt(hidden, e.positions));
+  }
+
   /** log π(a|s) per pair of an encoded batch, [B] (differentiable). */
   encodedLogProb(e: EncodedPairs, training: boolean): tf.Tensor1D {
-    const V = this.model.config.vocabSize;
-    const hidden = this.model.hidden(tf.tensor2d(e.ids, [e.batch, e.length], "int32"), { training });
-    const logp = tf.logSoftmax(this.model.logitsAt(hidden, e.positions));
-    const flat = Int32Array.from(e.targets, (t, i) => i * V + t);
-    const picked = tf.gather(tf.reshape(logp, [-1]), tf.tensor1d(flat, "int32"));
-    return tf.unsortedSegmentSum(picked, tf.tensor1d(e.owner, "int32"), e.batch) as tf.Tensor1D;
+    return sumScored(this.scoredLogSoftmax(e, training), e.targets, e.owner, e.batch);
   }
 
   sequenceLogProb(states: string[], actions: string[]): tf.Tensor1D {
     return this.encodedLogProb(this.encode(states, actions), true);
+  }
+
+  /** The training pass, as `sequenceLogProb` (adapter dropout on). */
+  nextTokenLogProbs(states: string[], actions: string[]): TokenDistributions {
+    const e = this.encode(states, actions);
+    return layOutByPair(this.scoredLogSoftmax(e, true), e.targets, e.owner, e.batch);
   }
 
   async logProbs(states: string[], actions: string[], batchSize = 8): Promise<Float64Array> {
@@ -190,9 +200,7 @@ export class HfPolicy implements TextPolicy {
   async tokenLogProbs(state: string, action: string): Promise<{ ids: number[]; logprobs: number[] }> {
     const e = this.encode([state], [action]);
     const V = this.model.config.vocabSize;
-    const rows = await readAndDispose(
-      tf.tidy(() => tf.logSoftmax(this.model.logitsAt(this.model.hidden(tf.tensor2d(e.ids, [1, e.length], "int32")), e.positions))),
-    );
+    const rows = await readAndDispose(tf.tidy(() => this.scoredLogSoftmax(e, false)));
     const ids = Array.from(e.targets);
     return { ids, logprobs: ids.map((id, j) => rows[j * V + id]) };
   }
@@ -227,6 +235,25 @@ export class HfPolicy implements TextPolicy {
       for (const g of generated) out.push(this.decodeAction(g.ids));
     }
     return out;
+  }
+
+  /**
+   * With adapters: a second model on the same frozen base weights with a copy of the adapters
+   * (dropout off), costing one copy of the adapters. With full fine-tuning: a copy of every weight.
+   */
+  async snapshot(): Promise<HfPolicy> {
+    const options = { format: this.format, system: this.system, maxActionTokens: this.maxActionTokens, maxContext: this.maxContext };
+    if (!this.lora) {
+      const model = new HfCausalLM(this.model.config, await this.model.weights(), { dir: this.model.dir ?? undefined });
+      return new HfPolicy(model, this.tokenizer, { ...options, lora: false });
+    }
+    const model = this.model.sharingBase();
+    try {
+      return new HfPolicy(model, this.tokenizer, { ...options, lora: await this.lora.copyTo(model, 0) });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
   }
 
   trainable(): tf.Variable[] {

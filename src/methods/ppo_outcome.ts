@@ -4,7 +4,8 @@
  *
  *   collect  roll the agent out on the training tasks (temperature 1) until the cycle's action
  *            budget is spent; every step of episode e gets the advantage A = R_e − mean R
- *   update   max_θ  E[ min(ρA, clip(ρ, 1 ± ε)A) ] − β E[(ρ − 1) − log ρ],  ρ = π_θ/π_k
+ *   update   max_θ  E[ min(ρA, clip(ρ, 1 ± ε)A) ] − β E[ KL_tok(π_θ‖π_k; s, a) ],  ρ = π_θ/π_k, KL_tok the
+ *            exact per-token KL along the sampled action
  *            (the same PPO update as stepagent-inverse, without its anchor); skipped when every
  *            advantage is 0, which carries no signal and would only shrink towards π_k
  *

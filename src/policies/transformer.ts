@@ -10,7 +10,7 @@
  */
 import { readAndDispose, tf } from "../backend";
 import { Rng } from "../core/rng";
-import type { TextPolicy } from "./text_policy";
+import { layOutByPair, sumScored, type TextPolicy, type TokenDistributions } from "./text_policy";
 import { BOS, EOS, PAD, SEP, Tokenizer } from "./tokenizer";
 
 export interface TransformerConfig {
@@ -212,6 +212,18 @@ export class TransformerPolicy implements TextPolicy {
 
   /** `sequenceLogProb` of an already encoded batch. */
   encodedLogProb(batch: EncodedBatch): tf.Tensor1D {
+    const s = this.scoredLogSoftmax(batch);
+    return sumScored(s.logp, s.targets, s.owner, batch.batch);
+  }
+
+  nextTokenLogProbs(states: string[], actions: string[]): TokenDistributions {
+    const batch = this.encode(states, actions);
+    const s = this.scoredLogSoftmax(batch);
+    return layOutByPair(s.logp, s.targets, s.owner, batch.batch);
+  }
+
+  /** Log-softmax rows [N, V] at the scored positions of an encoded batch, in pair order, with each row's target and pair. */
+  private scoredLogSoftmax(batch: EncodedBatch): { logp: tf.Tensor2D; targets: Int32Array; owner: Int32Array } {
     const T = batch.length;
     const positions: number[] = [];
     const targets: number[] = [];
@@ -223,9 +235,7 @@ export class TransformerPolicy implements TextPolicy {
       owner.push(Math.floor(i / T));
     }
     const hidden = this.hidden(tf.tensor2d(batch.ids, [batch.batch, T], "int32"));
-    const logp = tf.logSoftmax(this.logitsAt(hidden, Int32Array.from(positions)));
-    const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, "int32"), this.config.vocabSize)), 1);
-    return tf.unsortedSegmentSum(picked, tf.tensor1d(owner, "int32"), batch.batch) as tf.Tensor1D;
+    return { logp: tf.logSoftmax(this.logitsAt(hidden, Int32Array.from(positions))), targets: Int32Array.from(targets), owner: Int32Array.from(owner) };
   }
 
   /** log π(a|s) for many pairs, in batches (no gradient). */
@@ -412,6 +422,11 @@ export class TransformerPolicy implements TextPolicy {
       return row[id];
     });
     return { ids: targets, logprobs, top };
+  }
+
+  /** A new policy with a copy of these weights (the built-in model is small: a full copy is cheap). */
+  async snapshot(): Promise<TransformerPolicy> {
+    return new TransformerPolicy(this.tokenizer, this.config, await this.weights());
   }
 
   /** Weights by name (copies). */
