@@ -10,9 +10,9 @@ import { METHODS, TEXT_METHODS } from "../../src/methods/registry";
 
 // Every method with an update must spend the same optimisation budget per cycle: the same number
 // of Adam steps, each on the same number of examples. Counted from the outside: every call of
-// AdamTrainer.step, and the rows of the log-prob calls inside each step — the first call has one
-// row per example for every loss but ETO's, whose example is a pair of whole trajectories (at
-// least two rows each, spread over its micro-batches).
+// AdamTrainer.step, and the rows of the log-prob calls (log π or the next-token distributions)
+// inside each step — the first call has one row per example for every loss but ETO's, whose
+// example is a pair of whole trajectories (at least two rows each, spread over its micro-batches).
 const STEPS = 3;
 const BATCH = 5;
 
@@ -30,11 +30,20 @@ test("equal budgets: every method takes the same Adam steps × batch per cycle, 
     first = true;
     return step.call(this, loss).finally(() => (inStep = false));
   };
-  TransformerPolicy.prototype.sequenceLogProb = function (this: TransformerPolicy, states: string[], actions: string[]) {
+  const next = TransformerPolicy.prototype.nextTokenLogProbs;
+  const count = (states: string[]) => {
     if (inStep && first) counts.firstRows.push(states.length);
     if (inStep) counts.allRows[counts.allRows.length - 1] += states.length;
     first = false;
+  };
+  TransformerPolicy.prototype.sequenceLogProb = function (this: TransformerPolicy, states: string[], actions: string[]) {
+    count(states);
     return seq.call(this, states, actions);
+  };
+  // The PPO updates score their samples through the full next-token distributions.
+  TransformerPolicy.prototype.nextTokenLogProbs = function (this: TransformerPolicy, states: string[], actions: string[]) {
+    count(states);
+    return next.call(this, states, actions);
   };
   try {
     // A warm start that solves some training tasks and fails others, so every method's collection
@@ -83,6 +92,7 @@ test("equal budgets: every method takes the same Adam steps × batch per cycle, 
   } finally {
     AdamTrainer.prototype.step = step;
     TransformerPolicy.prototype.sequenceLogProb = seq;
+    TransformerPolicy.prototype.nextTokenLogProbs = next;
   }
 });
 

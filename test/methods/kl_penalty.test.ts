@@ -147,10 +147,12 @@ test("at θ = π_k (a snapshot) the penalty and its gradient are 0; after an Ada
   assert.deepEqual(await reference.logProbs(STATES, ACTIONS), refBefore, "the snapshot is unchanged by the step");
   const at1 = await klOf(policy, reference);
   const brute = bruteKls(policy, reference, STATES, ACTIONS);
-  console.log(`KL after one step ${Array.from(at1.kl, (x) => x.toExponential(2)).join(", ")}; brute force ${brute.map((x) => x.toExponential(2)).join(", ")}`);
+  console.log(
+    `KL after one step ${Array.from(at1.kl, (x) => x.toExponential(2)).join(", ")}; vs brute force ${worstRel(at1.kl, brute).toExponential(2)} (absolute)`,
+  );
   assert.ok(at1.kl.every((x) => x > 0));
   assert.ok(
-    Array.from(at1.kl).every((x, i) => Math.abs(x - brute[i]) <= 1e-3 * brute[i] + 1e-6),
+    Array.from(at1.kl).every((x, i) => Math.abs(x - brute[i]) <= 2e-4 * brute[i] + 1e-6),
     `KL vs brute force: ${Array.from(at1.kl)} vs ${brute}`,
   );
 
