@@ -49,7 +49,7 @@ export {
 
 // ── Policies
 export { TabularPolicy } from "./policies/tabular";
-export type { TextPolicy } from "./policies/text_policy";
+export type { TextPolicy, TokenDistributions } from "./policies/text_policy";
 export { Tokenizer } from "./policies/tokenizer";
 export { TransformerPolicy, DEFAULT_TRANSFORMER, type TransformerConfig } from "./policies/transformer";
 export { trainSft, nllLoss, expertSteps, policyState, stateAtStep, HISTORY_ACTIONS, type SftOptions } from "./policies/text_sft";
