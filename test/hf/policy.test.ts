@@ -173,9 +173,9 @@ test("StepAgent inverse: one cycle raises log π of the discriminator's preferre
   const ins = await inspectText(policy, data.slice(0, 6), { samplesPerStep: 2, temperature: 1, rng: new Rng(4) });
   const c = stepagentInverseConfig.parse({ beta: 0.1, optimisation: { steps: 12, batchSize: 8, learningRate: 1e-2 } });
   const score = await rewardWeightedLogProbChange(policy, ins.samples, async () => {
-    const { discriminator, advantages } = stepAdvantages(data.slice(0, 6), ins.samples, c);
+    const { rewards, advantages } = stepAdvantages(data.slice(0, 6), ins.samples, c);
     await ppoUpdate(policy, ins.samples, advantages, { ...c, seed: 0 }, expertAnchor(data.slice(0, 6), ins.samples));
-    return (state, action) => discriminator.reward(state, action);
+    return (_state, _action, i) => rewards[i];
   });
   assert.ok(score > 0, `advantage-weighted log-prob change ${score}`);
   policy.dispose();
