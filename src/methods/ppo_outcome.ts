@@ -41,8 +41,14 @@ export const ppoOutcomeConfig = z
     /** The value baseline V(s): ridge regression of the return on the state's hashed words. */
     value: z
       .object({
-        /** λ: ℓ₂ penalty on the word weights (the intercept is unpenalised). */
-        ridge: z.number().positive().default(1),
+        /**
+         * λ: ℓ₂ penalty on the word weights (the intercept is unpenalised). A return is shared by
+         * all of an episode's steps, so V learns from few independent values and overfits when λ
+         * is small: on recipe (33–34 episodes, seeds 0 and 1) Var(R − V) / Var(R − mean R) = 2.0,
+         * 2.2 at λ = 1; 1.06, 1.03 at λ = 100; 1.08, 1.01 at λ = 1000. Those returns are not
+         * predictable from the state's words, so there V only costs a little variance.
+         */
+        ridge: z.number().positive().default(100),
         /** K: cross-fitting folds over episodes (episode e in fold e mod K). */
         folds: z.number().int().min(2).default(2),
       })

@@ -121,10 +121,14 @@ export const stepagentInverseConfig = z
       .default({}),
     /**
      * The state baseline with one proposal per state: ridge regression of the reward on the
-     * state's hashed words; λ its ℓ₂ penalty (the intercept is unpenalised).
+     * state's hashed words; λ its ℓ₂ penalty (the intercept is unpenalised). Measured on recipe
+     * (30 tasks, SFT 120 steps, 304–328 proposals, seeds 0 and 1), Var(r − b) over Var(r) (what
+     * one mean over all proposals would leave): 0.75, 0.72 at λ = 1; 0.62, 0.65 at λ = 10; 0.66,
+     * 0.67 at λ = 100; 0.83, 0.81 at λ = 10⁵ (nearly a per-fold mean: each fold's discriminator
+     * has its own offset).
      */
     baseline: z
-      .object({ ridge: z.number().positive().default(1) })
+      .object({ ridge: z.number().positive().default(10) })
       .strict()
       .default({}),
     /**

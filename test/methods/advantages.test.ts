@@ -204,7 +204,7 @@ test("outcome PPO: advantages have mean 0 and std 1; a state-only return pattern
       episodes.push(e);
     }
   }
-  const value = ppoOutcomeConfig.parse({}).value;
+  const value = ppoOutcomeConfig.parse({ value: { ridge: 1 } }).value;
   const out = outcomeAdvantages(states, returns, episodes, value);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const variance = (xs: number[]) => mean(xs.map((x) => (x - mean(xs)) ** 2));
