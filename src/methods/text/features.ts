@@ -3,6 +3,7 @@
  * features, and the learned state baselines of stepagent-inverse (one proposal per state) and of
  * outcome PPO (its value function). Small, deterministic, and in float64.
  */
+import { choleskyInPlace, choleskySolve } from "../../optim/newton";
 
 /** Number of hash buckets. */
 export const FEATURE_DIM = 1 << 14;
@@ -72,7 +73,7 @@ export function ridgeFit(rows: number[][], y: number[], lambda: number): RidgeMo
       }
     });
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) a[i * p + j] += (i === j ? lambda : 0) - m * mu[i] * mu[j];
-    w = choleskySolve(a, rhs, p);
+    w = solveSpd(a, rhs, p);
   } else {
     // Dual: the centred Gram matrix K_c = (I − 11ᵀ/m) X Xᵀ (I − 11ᵀ/m); α = (K_c + λI)⁻¹(y − ȳ); w = X_cᵀα.
     const k = new Float64Array(m * m);
@@ -87,7 +88,7 @@ export function ridgeFit(rows: number[][], y: number[], lambda: number): RidgeMo
     for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) rowMean[i] += k[i * m + j] / m;
     const all = rowMean.reduce((a, b) => a + b, 0) / m;
     for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) k[i * m + j] += all - rowMean[i] - rowMean[j] + (i === j ? lambda : 0);
-    const alpha = choleskySolve(k, Float64Array.from(yc), m);
+    const alpha = solveSpd(k, Float64Array.from(yc), m);
     const alphaSum = alpha.reduce((a, b) => a + b, 0);
     w = new Float64Array(p);
     sparse.forEach((r, i) => {
@@ -116,29 +117,9 @@ function model(intercept: number, weights: Map<number, number>): RidgeModel {
 }
 
 /** Solves A x = b for a symmetric positive-definite n×n A (row-major; overwritten by its Cholesky factor). */
-function choleskySolve(a: Float64Array, b: Float64Array, n: number): Float64Array {
-  for (let j = 0; j < n; j++) {
-    let d = a[j * n + j];
-    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0)) throw new Error("ridgeFit: the regularised normal matrix is not positive definite");
-    const l = Math.sqrt(d);
-    a[j * n + j] = l;
-    for (let i = j + 1; i < n; i++) {
-      let s = a[i * n + j];
-      for (let k = 0; k < j; k++) s -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = s / l;
-    }
-  }
-  const x = Float64Array.from(b);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < i; k++) x[i] -= a[i * n + k] * x[k];
-    x[i] /= a[i * n + i];
-  }
-  for (let i = n - 1; i >= 0; i--) {
-    for (let k = i + 1; k < n; k++) x[i] -= a[k * n + i] * x[k];
-    x[i] /= a[i * n + i];
-  }
-  return x;
+function solveSpd(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  if (!choleskyInPlace(a, n)) throw new Error("ridgeFit: the regularised normal matrix is not positive definite");
+  return choleskySolve(a, n, b, new Float64Array(n));
 }
 
 /**
