@@ -8,7 +8,8 @@
  *            words, action-word × state-word pairs), expert steps label 1, proposals label 0,
  *            classes weighted equally, L2 ℓ₂; step reward r(s, a) = log D − log(1 − D) = wᵀφ + b.
  *            Cross-fitted: expert step i and its proposals are in fold i mod K, and fold f's
- *            proposals are scored by the discriminator fit on the other folds
+ *            proposals are scored by a discriminator fit without them (and, with heldOut "steps",
+ *            without fold f's expert steps)
  *   advantage A(s, â) = r(s, â) − b(s), the baseline b free of â's own action: with n ≥ 2 the
  *            mean reward of the other proposals at s in the same fold (leave-one-out), with n = 1
  *            a ridge regression of the reward on the state's words, cross-fitted inside the fold.
@@ -116,6 +117,13 @@ export const stepagentInverseConfig = z
          * its own reward). K discriminators, each on (K − 1)/K of the data.
          */
         folds: z.number().int().min(2).default(2),
+        /**
+         * What fold f's discriminator does not see: "steps", fold f's expert steps and their
+         * proposals; "proposals", fold f's proposals only (every discriminator sees every expert
+         * step, so the one that scores a proposal knows the expert's action at its state; the
+         * state-level offset this gives fold f's states is what the per-state baseline removes).
+         */
+        heldOut: z.enum(["steps", "proposals"]).default("steps"),
       })
       .strict()
       .default({}),
@@ -155,7 +163,7 @@ export interface PpoOptions {
 
 /** The cross-fitted step rewards of an inspection's proposals, their baselines and advantages. */
 export interface StepAdvantages {
-  /** discriminators[f]: fit on every fold but f; it scores fold f's proposals. */
+  /** discriminators[f]: fit on every fold but f (on every fold's expert steps with heldOut "proposals"); it scores fold f's proposals. */
   discriminators: StepDiscriminator[];
   /** Each proposal's fold: i mod K for the proposals of expert step i. */
   folds: number[];
@@ -189,7 +197,7 @@ export function stepAdvantages(expert: StateAction[], proposals: StateAction[], 
   const discriminators = Array.from({ length: K }, (_, f) => {
     const d = new StepDiscriminator();
     d.fit(
-      expert.filter((_, i) => i % K !== f),
+      c.discriminator.heldOut === "steps" ? expert.filter((_, i) => i % K !== f) : expert,
       proposals.filter((_, j) => folds[j] !== f),
       c.discriminator,
     );

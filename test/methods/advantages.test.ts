@@ -109,6 +109,19 @@ test("stepAdvantages: a proposal identical to a fold-0 expert step is scored by 
     );
     for (let j = f; j < proposals.length; j += 2) assert.ok(Math.abs(out.rewards[j] - d.reward(proposals[j].state, proposals[j].action)) <= 1e-12);
   }
+  // heldOut "proposals": every discriminator sees every expert step, and fold f's proposals are left out.
+  const c2 = stepagentInverseConfig.parse({ advantageScale: "reward", discriminator: { heldOut: "proposals" } });
+  const out2 = stepAdvantages(expert, proposals, c2);
+  for (const f of [0, 1]) {
+    const d = new StepDiscriminator();
+    d.fit(
+      expert,
+      proposals.filter((_, i) => i % 2 !== f),
+      c2.discriminator,
+    );
+    for (let j = f; j < proposals.length; j += 2) assert.ok(Math.abs(out2.rewards[j] - d.reward(proposals[j].state, proposals[j].action)) <= 1e-12);
+  }
+  assert.ok(out2.rewards[0] > out.rewards[0], "knowing the expert's action at its state raises the matching proposal's reward");
   // The in-sample fit (all steps, proposal 0 labelled both 1 and 0) gives proposal 0 another reward.
   const all = new StepDiscriminator();
   all.fit(expert, proposals, c.discriminator);
@@ -116,29 +129,30 @@ test("stepAdvantages: a proposal identical to a fold-0 expert step is scored by 
   assert.ok(Math.abs(inSample - out.rewards[0]) > 0.1, `in-sample ${inSample} vs cross-fitted ${out.rewards[0]}`);
 });
 
-test("stepAdvantages, n = 1: the learned baseline is the closed-form ridge on the fold's other sub-fold, and ignores the proposal's own action", () => {
-  // 12 expert steps (the six twice, so each fold has two sub-folds with data): fold i mod 2, sub-fold ⌊i/2⌋ mod 2.
-  const ex = [...expert, ...expert.map((e) => ({ ...e, state: `${e.state} again` }))];
-  const c = stepagentInverseConfig.parse({ advantageScale: "reward", baseline: { ridge: 0.3 } });
-  const proposals = ex.map((e, i) => ({ state: e.state, action: i % 3 ? wrong[i % 6] : e.action }));
-  const out = stepAdvantages(ex, proposals, c);
-  for (let j = 0; j < ex.length; j++) {
-    const train = ex.map((_, i) => i).filter((i) => i % 2 === j % 2 && Math.floor(i / 2) % 2 !== Math.floor(j / 2) % 2);
-    const closed = ridgeClosedForm(
-      train.map((i) => stateFeatures(proposals[i].state)),
-      train.map((i) => out.rewards[i]),
-      0.3,
-    );
-    assert.ok(Math.abs(out.baselines[j] - closed(stateFeatures(proposals[j].state))) <= 1e-8, `baseline ${j}`);
-    assert.ok(Math.abs(out.advantages[j] - (out.rewards[j] - out.baselines[j])) <= 1e-12);
-  }
-  for (const j of [0, 5, 10]) {
-    const changed = proposals.map((p, i) => (i === j ? { ...p, action: p.action === "take pear" ? "look" : "take pear" } : p));
-    const again = stepAdvantages(ex, changed, c);
-    assert.notEqual(again.rewards[j], out.rewards[j]);
-    assert.equal(again.baselines[j], out.baselines[j], `baseline of proposal ${j} moved with its own action`);
-  }
-});
+for (const heldOut of ["steps", "proposals"] as const)
+  test(`stepAdvantages, n = 1, heldOut ${heldOut}: the learned baseline is the closed-form ridge on the fold's other sub-fold, and ignores the proposal's own action`, () => {
+    // 12 expert steps (the six twice, so each fold has two sub-folds with data): fold i mod 2, sub-fold ⌊i/2⌋ mod 2.
+    const ex = [...expert, ...expert.map((e) => ({ ...e, state: `${e.state} again` }))];
+    const c = stepagentInverseConfig.parse({ advantageScale: "reward", baseline: { ridge: 0.3 }, discriminator: { heldOut } });
+    const proposals = ex.map((e, i) => ({ state: e.state, action: i % 3 ? wrong[i % 6] : e.action }));
+    const out = stepAdvantages(ex, proposals, c);
+    for (let j = 0; j < ex.length; j++) {
+      const train = ex.map((_, i) => i).filter((i) => i % 2 === j % 2 && Math.floor(i / 2) % 2 !== Math.floor(j / 2) % 2);
+      const closed = ridgeClosedForm(
+        train.map((i) => stateFeatures(proposals[i].state)),
+        train.map((i) => out.rewards[i]),
+        0.3,
+      );
+      assert.ok(Math.abs(out.baselines[j] - closed(stateFeatures(proposals[j].state))) <= 1e-8, `baseline ${j}`);
+      assert.ok(Math.abs(out.advantages[j] - (out.rewards[j] - out.baselines[j])) <= 1e-12);
+    }
+    for (const j of [0, 5, 10]) {
+      const changed = proposals.map((p, i) => (i === j ? { ...p, action: p.action === "take pear" ? "look" : "take pear" } : p));
+      const again = stepAdvantages(ex, changed, c);
+      assert.notEqual(again.rewards[j], out.rewards[j]);
+      assert.equal(again.baselines[j], out.baselines[j], `baseline of proposal ${j} moved with its own action`);
+    }
+  });
 
 test("stepAdvantages, n ≥ 2: leave-one-out mean of the other proposals at the state in the fold; independent of the proposal's own action", () => {
   const c = stepagentInverseConfig.parse({ advantageScale: "reward" });
