@@ -8,8 +8,8 @@
  *            words, action-word × state-word pairs), expert steps label 1, proposals label 0,
  *            classes weighted equally, L2 ℓ₂; step reward r(s, a) = log D − log(1 − D) = wᵀφ + b.
  *            Cross-fitted: expert step i and its proposals are in fold i mod K, and fold f's
- *            proposals are scored by a discriminator fit without them (and, with heldOut "steps",
- *            without fold f's expert steps)
+ *            proposals are scored by a discriminator fit without them, but with every expert step
+ *            (heldOut "proposals"; "steps" leaves fold f's expert steps out too)
  *   advantage A(s, â) = r(s, â) − b(s), the baseline b free of â's own action: with n ≥ 2 the
  *            mean reward of the other proposals at s in the same fold (leave-one-out), with n = 1
  *            a ridge regression of the reward on the state's words, cross-fitted inside the fold.
@@ -118,12 +118,14 @@ export const stepagentInverseConfig = z
          */
         folds: z.number().int().min(2).default(2),
         /**
-         * What fold f's discriminator does not see: "steps", fold f's expert steps and their
-         * proposals; "proposals", fold f's proposals only (every discriminator sees every expert
-         * step, so the one that scores a proposal knows the expert's action at its state; the
-         * state-level offset this gives fold f's states is what the per-state baseline removes).
+         * What fold f's discriminator does not see: "proposals", fold f's proposals only (every
+         * discriminator sees every expert step, so the one that scores a proposal knows the
+         * expert's action at its state — the step-level comparison inspection exists for; the
+         * state-level offset this gives fold f's states is what the per-state baseline removes);
+         * "steps", fold f's expert steps too, so a proposal is judged only by how expert-like it
+         * looks from other states.
          */
-        heldOut: z.enum(["steps", "proposals"]).default("steps"),
+        heldOut: z.enum(["steps", "proposals"]).default("proposals"),
       })
       .strict()
       .default({}),

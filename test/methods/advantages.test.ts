@@ -95,7 +95,7 @@ const expert: StateAction[] = [
 const wrong = ["look", "go north", "open door", "wait", "drop cup", "go south"];
 
 test("stepAdvantages: a proposal identical to a fold-0 expert step is scored by the discriminator fit on fold 1 only", () => {
-  const c = stepagentInverseConfig.parse({ advantageScale: "reward" });
+  const c = stepagentInverseConfig.parse({ advantageScale: "reward", discriminator: { heldOut: "steps" } });
   // n = 1; proposal 0 is the expert's own step 0 (fold 0), the rest are wrong actions.
   const proposals = expert.map((e, i) => ({ state: e.state, action: i === 0 ? e.action : wrong[i] }));
   const out = stepAdvantages(expert, proposals, c);
@@ -109,8 +109,9 @@ test("stepAdvantages: a proposal identical to a fold-0 expert step is scored by 
     );
     for (let j = f; j < proposals.length; j += 2) assert.ok(Math.abs(out.rewards[j] - d.reward(proposals[j].state, proposals[j].action)) <= 1e-12);
   }
-  // heldOut "proposals": every discriminator sees every expert step, and fold f's proposals are left out.
-  const c2 = stepagentInverseConfig.parse({ advantageScale: "reward", discriminator: { heldOut: "proposals" } });
+  // heldOut "proposals" (the default): every discriminator sees every expert step, and fold f's proposals are left out.
+  const c2 = stepagentInverseConfig.parse({ advantageScale: "reward" });
+  assert.equal(c2.discriminator.heldOut, "proposals");
   const out2 = stepAdvantages(expert, proposals, c2);
   for (const f of [0, 1]) {
     const d = new StepDiscriminator();
