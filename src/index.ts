@@ -81,10 +81,19 @@ export {
 export { inspectText, type TextInspection } from "./methods/text/inspect";
 export { rollOutText, evaluateText, rollOutBudget, type RollOut, type Evaluation } from "./methods/text/rollout";
 export { stepDpoLoss, stepDpoUpdate, stepagentImplicitConfig, stepagentImplicitTabularConfig } from "./methods/stepagent_implicit";
-export { StepDiscriminator, stepFeatures, stepAdvantages, ppoUpdate, stepagentInverseConfig, stepagentInverseTabularConfig } from "./methods/stepagent_inverse";
+export {
+  StepDiscriminator,
+  stepFeatures,
+  stepAdvantages,
+  ppoUpdate,
+  stepagentInverseConfig,
+  stepagentInverseTabularConfig,
+  type StepAdvantages,
+} from "./methods/stepagent_inverse";
+export { ridgeFit, crossFitRidge, stateFeatures, type RidgeModel } from "./methods/text/features";
 export { sftContinuedConfig, sftTabularConfig } from "./methods/sft";
 export { rftConfig } from "./methods/rft";
-export { ppoOutcomeConfig, ppoOutcomeTabularConfig } from "./methods/ppo_outcome";
+export { ppoOutcomeConfig, ppoOutcomeTabularConfig, outcomeAdvantages } from "./methods/ppo_outcome";
 export { etoConfig, trajectoryDpoUpdate } from "./methods/eto";
 export { iprConfig } from "./methods/ipr";
 // Tabular setting: exact and sampled StepAgent cycles, and the tabular baselines

@@ -66,7 +66,14 @@ export function readCompareResults(inputs: string[]): Map<string, { budget: stri
     for (const row of r.rows) {
       const bySeed = env.runs.get(row.method) ?? new Map<number, PerSeed>();
       for (const p of row.perSeed) {
-        if (bySeed.has(p.seed)) throw new InputError(file, `${r.env} ${row.method} seed ${p.seed} appears in two results`);
+        // The same seed of a method in two results (say SFT, run with each batch of methods) must
+        // agree exactly: same seed, same numbers. Then it counts once.
+        const seen = bySeed.get(p.seed);
+        if (seen && JSON.stringify(seen) !== JSON.stringify(p))
+          throw new InputError(
+            file,
+            `${r.env} ${row.method} seed ${p.seed} differs from the same run in another result (${JSON.stringify(seen)} vs ${JSON.stringify(p)})`,
+          );
         bySeed.set(p.seed, p);
       }
       env.runs.set(row.method, bySeed);

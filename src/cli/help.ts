@@ -43,6 +43,10 @@ const COMMANDS: Record<string, string> = {
   Methods: ${TEXT_METHODS.join(", ")}.`,
   "compare-table": `stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
   Paired differences to SFT over several compare results, Holm-corrected over every method × env × metric.`,
+  "compare-plan": `stepagent compare-plan FILE --out DIR [--jobs 2] [--envs a,b] [--methods a,b,…]
+  Every env and seed of a plan (configs/compare-full.json), each a compare child process writing DIR/ENV-seed-S/
+  (its log beside it), --jobs at a time; seeds already done are skipped, so rerunning resumes. Then DIR/table.md
+  and DIR/table.json: paired differences to SFT, Holm-corrected over every method × env × metric.`,
   "env-serve": `stepagent env-serve --env household|shop|qa|recipe [--port 36001] [--host 127.0.0.1] [--split test] [--tasks 50] [--seed N]
         [--max-envs 4096] [--verbose]
   Serves a built-in env over HTTP with AgentGym's env-server protocol; --port 0 picks a free port.`,

@@ -18,6 +18,7 @@ import { dataCommand, expertDataCommand } from "./data";
 import { trainCommand } from "./train";
 import { compareCommand } from "./compare";
 import { compareTableCommand } from "./compare_table";
+import { comparePlanCommand } from "./compare_plan_run";
 import { serveCommand } from "./serve";
 import { envServeCommand, envCollectCommand } from "./env_serve";
 import { parseJson } from "../core/json";
@@ -70,6 +71,9 @@ Usage:
   stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
                                     paired differences to SFT over several compare results,
                                     Holm-corrected over every method × env × metric
+  stepagent compare-plan FILE --out DIR [--jobs 2] [--envs a,b] [--methods a,b,…]
+                                    a whole plan, one process per env and seed (resumes: done
+                                    seeds are skipped), then the Holm-corrected table
   stepagent env-serve --env household|shop|qa|recipe [--port 36001] [--host 127.0.0.1] [--split test] [--tasks 50] [--seed N] [--verbose]
                                     serve a built-in env over HTTP with AgentGym's env-server
                                     protocol (create/reset/step/observation); port 0: any free port
@@ -270,6 +274,8 @@ export async function main(argv: string[]): Promise<number> {
         return await compareCommand(rest);
       case "compare-table":
         return await compareTableCommand(rest);
+      case "compare-plan":
+        return await comparePlanCommand(rest);
       case "expert-data":
         return await expertDataCommand(rest);
       case "env-serve":
@@ -325,7 +331,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       default:
         throw new UsageError(
-          `unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, compare-table, env-serve, env-collect, serve, backend, jupyter-install, help)`,
+          `unknown command ${JSON.stringify(command)} (commands: convergence, reproduce, report, data, expert-data, train, compare, compare-table, compare-plan, env-serve, env-collect, serve, backend, jupyter-install, help)`,
         );
     }
   } catch (err) {

@@ -220,6 +220,8 @@ const notJson = writeConfig("config-not-json.json", "{ beta: 1 }");
 const unknownField = writeConfig("config-unknown-field.json", JSON.stringify({ common: { beta: 1, gamma: 2 } }));
 const unknownMethod = writeConfig("config-unknown-method.json", JSON.stringify({ methods: { alchemy: {} } }));
 const wrongType = writeConfig("config-wrong-type.json", JSON.stringify({ common: { beta: "one" } }));
+const badScale = writeConfig("config-bad-scale.json", JSON.stringify({ methods: { "stepagent-inverse": { advantageScale: "nats" } } }));
+const oneFold = writeConfig("config-one-fold.json", JSON.stringify({ methods: { "ppo-outcome": { value: { folds: 1 } } } }));
 const trainSft = ["train", "--env", "qa", "--method", "sft"];
 const compareQa = ["compare", "--env", "qa"];
 const configs: [string, string[], string][] = [
@@ -233,6 +235,16 @@ const configs: [string, string[], string][] = [
   ],
   ["train --config unknown method", [...trainSft, "--config", unknownMethod, "--out", out], `--config ${unknownMethod}: methods: unknown method "alchemy"`],
   ["compare --config wrong type", [...compareQa, "--config", wrongType, "--out", out], `--config ${wrongType}: common.beta: Expected number, received string`],
+  [
+    "train --config advantageScale not an option",
+    ["train", "--env", "qa", "--method", "stepagent-inverse", "--config", badScale, "--out", out],
+    "stepagent-inverse.advantageScale: Invalid enum value. Expected 'reward' | 'rms-beta', received 'nats'",
+  ],
+  [
+    "train --config one cross-fitting fold",
+    ["train", "--env", "qa", "--method", "ppo-outcome", "--config", oneFold, "--out", out],
+    "ppo-outcome.value.folds: Number must be greater than or equal to 2",
+  ],
   [
     "train --beta=0.3 (divergent)",
     ["train", "--env", "qa", "--method", "stepagent-implicit", "--beta=0.3", "--out", out],

@@ -76,15 +76,23 @@ test("compare-table: seeds split over files merge; every method × env × metric
   assert.match(md.stdout, /\| qa \| rft \| success \| 3 \| 0\.500 \| 0\.400 \| \+0\.100 \|/);
 });
 
-test("compare-table: mixed budgets, a seed twice, or a missing file are refused, naming the file", () => {
+test("compare-table: mixed budgets, a seed twice with different numbers, or a missing file are refused, naming the file", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-table-"));
   const a = result(dir, "a", "qa", { trainTasks: 10 }, { sft: [[0, 0.5, 1]] });
   const other = result(dir, "b", "qa", { trainTasks: 11 }, { sft: [[1, 0.5, 1]] });
   let r = run(a, other);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /b\.json: qa was run with budget \{"trainTasks":11\}, .*a\.json with \{"trainTasks":10\}; only runs of one budget can be merged/);
-  r = run(a, a);
-  assert.match(r.stderr, /a\.json: qa sft seed 0 appears in two results/);
+  // The same run in two results counts once (SFT is run with each batch of methods); a seed whose
+  // numbers differ between two results is refused.
+  const again = result(dir, "again", "qa", { trainTasks: 10 }, { sft: [[0, 0.5, 1]], rft: [[0, 0.7, 0.8]] });
+  r = run(a, again, "--json");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).tests[0].n, 1);
+  const differs = result(dir, "differs", "qa", { trainTasks: 10 }, { sft: [[0, 0.6, 1]] });
+  r = run(a, differs);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /differs\.json: qa sft seed 0 differs from the same run in another result/);
   r = run(path.join(dir, "none"));
   assert.match(r.stderr, /none: no such file/);
   r = run(a, "--alpha", "2");

@@ -104,10 +104,10 @@ test("inverse: the step discriminator separates expert steps from proposals, and
   });
   const score = await rewardWeightedLogProbChange(policy, ins.samples, async () => {
     const tensors = tf.memory().numTensors;
-    const { discriminator, advantages } = stepAdvantages(data, ins.samples, config);
+    const { rewards, advantages } = stepAdvantages(data, ins.samples, config);
     await ppoUpdate(policy, ins.samples, advantages, { ...config, seed: 0 });
     assert.equal(tf.memory().numTensors, tensors);
-    return (state, action) => discriminator.reward(state, action);
+    return (_state, _action, i) => rewards[i];
   });
   assert.ok(score > 0, `advantage-weighted log-prob change ${score}`);
   policy.dispose();
