@@ -251,6 +251,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     );
     const svgK = await renderSvg(methodComparisonSpec(perCycle("kl"), { title: "KL(π_E‖π) at held-out expert states", yTitle: "KL (nats)", log: true }));
     const escape = (text: string) => text.replace(/[<&>]/g, (c) => `&#${c.charCodeAt(0)};`);
+    const modelNote = hf ? `Pretrained model ${escape(hf.model)} (${hf.lora ? "LoRA" : "full fine-tuning"}); ` : "";
     const fmtCi = (c: [number, number]) => `[${c[0].toFixed(3)}, ${c[1].toFixed(3)}]`;
     const fmtSigned = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
     const table = aq
@@ -302,7 +303,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
       writeFileAtomic(
         path.join(dir, "index.html"),
         `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>stepagent compare — ${values.env}</title><style>body{font-family:"DejaVu Sans",sans-serif;max-width:1000px;margin:2em auto}td,th{padding:3px 8px;border-bottom:1px solid #ddd}</style></head><body>
-<h1>Methods compared on ${values.env}</h1><p>${hf ? `Pretrained model ${escape(hf.model)} (${hf.lora ? "LoRA" : "full fine-tuning"}); ` : ""}${seeds} seeds, ${plan ? `budget of ${planFile}` : values.quick ? "quick budget" : "full budget"}, backend ${escape(backendLabel(backend))}; means with 95% t-intervals over seeds; Δ vs SFT: the method minus SFT on the same seed (same warm start), mean and 95% t-interval.</p>
+<h1>Methods compared on ${values.env}</h1><p>${modelNote}${seeds} seeds, ${plan ? `budget of ${planFile}` : values.quick ? "quick budget" : "full budget"}, backend ${escape(backendLabel(backend))}; means with 95% t-intervals over seeds; Δ vs SFT: the method minus SFT on the same seed (same warm start), mean and 95% t-interval.</p>
 ${table}<h2>Paired tests against SFT, Holm-corrected over this page's tests</h2>${testTable}<p>Split overlap — ${overlapText}.</p>
 <figure>${svgS}</figure><figure>${svgK}</figure></body></html>\n`,
       );

@@ -14,6 +14,8 @@ import { initBackend } from "../../src/backend";
 import { TEXT_METHODS } from "../../src/methods/registry";
 import { COMPARE_QUICK, trainText } from "../../src/methods/text/driver";
 import { hfPretrained } from "../../src/hf/cli";
+import { HfPolicy } from "../../src/hf/policy";
+import { trainSft } from "../../src/policies/text_sft";
 import { writeFixtureModel } from "../../src/hf/fixture";
 
 const BIN = path.resolve(__dirname, "../../dist/cli/main.js");
@@ -126,5 +128,36 @@ test("compare --model: a bad folder or flag is one clear line and exit 2 before 
     assert.ok(!r.stderr.includes("    at "), "no stack trace");
     assert.ok(!r.stderr.includes("TensorFlow.js backend"), "the error comes before any work");
     assert.ok(!fs.existsSync(out));
+  }
+});
+
+test("restore: a trained policy put back to a saved state scores as that state did, for LoRA and full fine-tuning; a mismatched state is refused", async () => {
+  await initBackend();
+  const states = ["You are in the hall.", "the room is dark"];
+  const actions = ["go north", "look"];
+  const data = states.map((state, i) => ({ state, action: actions[i] }));
+  for (const lora of [{ r: 4, seed: 1 }, false] as const) {
+    const policy = HfPolicy.load(model, { maxContext: 128, maxActionTokens: 6, lora });
+    (await trainSft(policy, data, { steps: 2, batchSize: 2, learningRate: 1e-2, seed: 0 })).trainer.dispose();
+    const saved = await policy.trainedWeights();
+    // LoRA keeps only the adapters (PEFT names); full fine-tuning every weight.
+    assert.deepEqual([...saved.keys()].sort(), lora ? (await policy.lora!.tensors()).map((t) => t.name).sort() : [...policy.model.params.keys()].sort());
+    const before = await policy.logProbs(states, actions);
+    (await trainSft(policy, data, { steps: 2, batchSize: 2, learningRate: 1e-2, seed: 1 })).trainer.dispose();
+    const moved = await policy.logProbs(states, actions);
+    assert.ok(
+      moved.some((x, i) => x !== before[i]),
+      "training moved the policy",
+    );
+    policy.restore(saved);
+    assert.deepEqual(await policy.logProbs(states, actions), before);
+    const name = [...saved.keys()][0];
+    const short = new Map(saved);
+    short.set(name, saved.get(name)!.subarray(1));
+    assert.throws(() => policy.restore(short), new RegExp(`${name.replace(/\./g, "\\.")} is ${saved.get(name)!.length - 1} values, expected`));
+    const missing = new Map(saved);
+    missing.delete(name);
+    assert.throws(() => policy.restore(missing), /is missing/);
+    policy.dispose();
   }
 });
