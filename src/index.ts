@@ -75,6 +75,7 @@ export {
   type TextTrainOptions,
   type TextTrainResult,
   type TextWarmStart,
+  type RestorablePolicy,
   type TextCycleRecord,
   type CommonConfig,
 } from "./methods/text/driver";

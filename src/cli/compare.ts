@@ -1,6 +1,6 @@
 /**
  * `stepagent compare --env household|shop|qa|recipe [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]
- *    [budget and method flags, see BUDGET_FLAGS] | [--plan FILE]`
+ *    [budget and method flags, see BUDGET_FLAGS] | [--plan FILE]  [--model HF_DIR [--lora-rank N …] (src/hf/cli.ts)]`
  * Every method on the same seeds, warm start and budget; success/KL per method as mean with a 95%
  * t-interval over seeds (arquero table), success and KL per cycle (vega-lite), one HTML page.
  * Each row states its method's full config (β, λ, the optimisation budget) and the gradient steps
@@ -9,6 +9,9 @@
  * processes). Beside success: the held-out split's overlap with training, the exact KL(π_E‖π) at
  * held-out expert states and at the states the agent reaches itself, per cycle, and paired tests
  * against SFT with Holm's correction over this env's tests (`compare-table` corrects over envs).
+ * With --model every method trains that pretrained model (LoRA adapters or, with --full-finetune,
+ * every weight) instead of the built-in transformer: the model is loaded afresh for each run and
+ * set to the seed's one SFT warm start (its adapters), so the comparison is the same protocol.
  */
 import * as path from "node:path";
 import * as aq from "arquero";
@@ -28,6 +31,7 @@ import { planBudget, readComparePlan, type ComparePlan } from "./compare_plan";
 import { writeFolderAtomic, writeFileAtomic } from "../core/atomic";
 import { renderSvg } from "../viz/render";
 import { methodComparisonSpec } from "../viz/specs";
+import { HF_STRING_FLAGS, checkHfFlagsNeedModel, hfPolicyOptions, hfPretrained, hfSftOptions } from "../hf/cli";
 
 /** Mean Adam steps and examples per cycle over a method's runs (0 for a method without cycles). */
 function meanUpdates(runs: TextTrainResult[]): { steps: number; examples: number } {
@@ -37,8 +41,10 @@ function meanUpdates(runs: TextTrainResult[]): { steps: number; examples: number
 }
 
 export async function compareCommand(argv: string[]): Promise<number> {
-  const strings = ["env", "seeds", "first-seed", "methods", "out", "plan", ...BUDGET_FLAGS];
-  const { values } = parseFlags(argv, { strings, booleans: ["quick", "json", "allow-divergence"] });
+  const strings = ["env", "seeds", "first-seed", "methods", "out", "plan", ...BUDGET_FLAGS, ...HF_STRING_FLAGS];
+  // compare writes no model, so train's --merge has no meaning here.
+  const { values } = parseFlags(argv, { strings, booleans: ["quick", "json", "allow-divergence", "full-finetune"] });
+  checkHfFlagsNeedModel(values);
   outFolderOption(values);
   if (!values.env) throw new UsageError("compare needs --env household|shop|qa|recipe");
   const planFile = values.plan === undefined ? undefined : String(values.plan);
@@ -54,12 +60,25 @@ export async function compareCommand(argv: string[]): Promise<number> {
   for (const m of methods)
     if (!allowed.includes(m)) throw new UsageError(`--methods: unknown method ${JSON.stringify(m)} (methods in the plan: ${allowed.join(", ")})`);
   const family = textEnv(String(values.env));
-  const { file, ...base } = plan
+  const { file, ...planned } = plan
     ? planBudget(plan, planFile!, family.name)
     : budgetOptions(values, textBudget(String(values.env), Boolean(values.quick), true));
+  // A pretrained model: its flags checked now, its SFT step size and batch as `train --model`
+  // takes them, and no built-in transformer shape in the budget.
+  const hfOptions = values.model === undefined ? null : hfPolicyOptions(values, firstSeed);
+  // Recorded without the adapters' seed: each run seeds them with its own seed.
+  const hf = hfOptions && {
+    model: path.resolve(String(values.model)),
+    ...hfOptions,
+    lora: hfOptions.lora && !("adapter" in hfOptions.lora) ? { ...hfOptions.lora, seed: undefined } : hfOptions.lora,
+  };
+  const { model: builtInModel, ...shared } = planned;
+  const base = hf ? { ...shared, ...hfSftOptions(values) } : { ...shared, model: builtInModel };
   // Every method's config and β checked before the first run, not part-way through the comparison.
   for (const m of methods) checkTextRun(m, base.common, file.methods?.[m], base.allowDivergence);
   const backend = await initBackend();
+  // The first run's model is loaded before anything else is printed: a bad folder is the only line.
+  let preloaded = hf ? hfPretrained(values, firstSeed) : undefined;
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));
   const started = Date.now();
@@ -95,7 +114,9 @@ export async function compareCommand(argv: string[]): Promise<number> {
       let warmStart: TextWarmStart | undefined;
       for (const method of methods) {
         bar?.update({ label: `seed ${seed} ${method}` });
-        const r = await trainText({ ...base, env: family.name, method, seed, warmStart, config: file.methods?.[method] }, measure(seed, method));
+        const pretrained = hf ? (preloaded ?? hfPretrained(values, seed)) : undefined;
+        preloaded = undefined;
+        const r = await trainText({ ...base, env: family.name, method, seed, warmStart, pretrained, config: file.methods?.[method] }, measure(seed, method));
         warmStart = r.warmStart;
         r.policy.dispose();
         results.push(r);
@@ -206,6 +227,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
     firstSeed,
     quick: Boolean(values.quick),
     plan: plan ? { file: planFile, ...plan } : null,
+    ...(hf ? { model: hf } : {}),
     ...backendJson(backend),
     seconds: (Date.now() - started) / 1000,
     budget: base,
@@ -228,6 +250,8 @@ export async function compareCommand(argv: string[]): Promise<number> {
       methodComparisonSpec(perCycle("success"), { title: `Held-out success per cycle — ${values.env}, mean of ${seeds} seeds`, yTitle: "success rate" }),
     );
     const svgK = await renderSvg(methodComparisonSpec(perCycle("kl"), { title: "KL(π_E‖π) at held-out expert states", yTitle: "KL (nats)", log: true }));
+    const escape = (text: string) => text.replace(/[<&>]/g, (c) => `&#${c.charCodeAt(0)};`);
+    const modelNote = hf ? `Pretrained model ${escape(hf.model)} (${hf.lora ? "LoRA" : "full fine-tuning"}); ` : "";
     const fmtCi = (c: [number, number]) => `[${c[0].toFixed(3)}, ${c[1].toFixed(3)}]`;
     const fmtSigned = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
     const table = aq
@@ -279,7 +303,7 @@ export async function compareCommand(argv: string[]): Promise<number> {
       writeFileAtomic(
         path.join(dir, "index.html"),
         `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>stepagent compare — ${values.env}</title><style>body{font-family:"DejaVu Sans",sans-serif;max-width:1000px;margin:2em auto}td,th{padding:3px 8px;border-bottom:1px solid #ddd}</style></head><body>
-<h1>Methods compared on ${values.env}</h1><p>${seeds} seeds, ${plan ? `budget of ${planFile}` : values.quick ? "quick budget" : "full budget"}, backend ${backendLabel(backend).replace(/[<&>]/g, (c) => `&#${c.charCodeAt(0)};`)}; means with 95% t-intervals over seeds; Δ vs SFT: the method minus SFT on the same seed (same warm start), mean and 95% t-interval.</p>
+<h1>Methods compared on ${values.env}</h1><p>${modelNote}${seeds} seeds, ${plan ? `budget of ${planFile}` : values.quick ? "quick budget" : "full budget"}, backend ${escape(backendLabel(backend))}; means with 95% t-intervals over seeds; Δ vs SFT: the method minus SFT on the same seed (same warm start), mean and 95% t-interval.</p>
 ${table}<h2>Paired tests against SFT, Holm-corrected over this page's tests</h2>${testTable}<p>Split overlap — ${overlapText}.</p>
 <figure>${svgS}</figure><figure>${svgK}</figure></body></html>\n`,
       );

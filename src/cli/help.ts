@@ -38,8 +38,11 @@ const COMMANDS: Record<string, string> = {
   compare: `stepagent compare --env household|shop|qa|recipe [--seeds 5] [--first-seed 0] [--methods a,b,…] [--quick] [--json] [--out DIR]
         ${BUDGET_HELP}
         [--plan FILE]
+        [--model HF_DIR [--lora-rank 8] [--lora-alpha 16] [--lora-dropout 0.05] [--lora-targets a,b] [--full-finetune]
+         [--adapter DIR] [--prompt-format chat|react] [--max-context N] [--max-action-tokens N]]
   Every method on the same seeds and budget: success and KL with 95% intervals, plots, HTML.
   --plan FILE takes seeds, methods and budgets from a committed file (configs/compare-full.json).
+  --model runs every method on a pretrained Hugging Face model (LoRA or full fine-tuning) from one SFT warm start per seed.
   Methods: ${TEXT_METHODS.join(", ")}.`,
   "compare-table": `stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
   Paired differences to SFT over several compare results, Holm-corrected over every method × env × metric.`,

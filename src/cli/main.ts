@@ -68,6 +68,8 @@ Usage:
                                     every method on the same seeds, warm start and budget: success
                                     and KL to the expert with 95% intervals, plots, HTML;
                                     --plan FILE: seeds, methods and budgets from a committed file
+        [--model HF_DIR [--lora-rank 8] … as train, without --merge]
+                                    …every method on a pretrained Hugging Face model
   stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
                                     paired differences to SFT over several compare results,
                                     Holm-corrected over every method × env × metric

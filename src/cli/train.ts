@@ -13,7 +13,7 @@ import { TEXT_METHODS } from "../methods/registry";
 import { writeFolderAtomic, writeFileAtomic } from "../core/atomic";
 import { saveCheckpoint, loadCheckpoint } from "../policies/checkpoint";
 import { TransformerPolicy } from "../policies/transformer";
-import { HF_BOOLEAN_FLAGS, HF_STRING_FLAGS, checkHfFlagsNeedModel, hfSftOptions, loadHfPolicy, saveHfPolicy } from "../hf/cli";
+import { HF_BOOLEAN_FLAGS, HF_STRING_FLAGS, checkHfFlagsNeedModel, hfPretrained, hfSftOptions, saveHfPolicy } from "../hf/cli";
 import { HfPolicy } from "../hf/policy";
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -42,7 +42,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const sft = hfSftOptions(values);
     options.sftLearningRate = sft.sftLearningRate;
     options.sftBatchSize = sft.sftBatchSize;
-    options.pretrained = { policy: loadHfPolicy(values, options.seed), key: String(values.model) };
+    options.pretrained = hfPretrained(values, options.seed);
   }
   const log = (s: string) => !values.json && process.stderr.write(s + "\n");
   log(describeBackend(backend));

@@ -1,6 +1,7 @@
 /**
  * The command-line flags that put a pretrained Hugging Face model in the loop (`train --model
- * DIR`, `serve --model DIR`), turned into an `HfPolicy`, and what a trained one writes.
+ * DIR`, `compare --model DIR`, `serve --model DIR`), turned into an `HfPolicy`, and what a trained
+ * one writes.
  *
  *   --model DIR              a local model folder (config.json, safetensors, tokenizer.json)
  *   --adapter DIR            start from a saved PEFT LoRA adapter instead of new adapters
@@ -95,6 +96,16 @@ export function hfSftOptions(values: Values): { sftLearningRate: number; sftBatc
 /** Loads `--model DIR` as a policy with the flags' settings. */
 export function loadHfPolicy(values: Values, seed: number): HfPolicy {
   return HfPolicy.load(String(values.model), hfPolicyOptions(values, seed));
+}
+
+/**
+ * `--model DIR` as a run's pretrained policy (`TextTrainOptions.pretrained`): the policy and the
+ * key its SFT warm start is filed under — the folder and every setting that shapes the policy, so
+ * a warm start is only reused by runs with the same model and settings.
+ */
+export function hfPretrained(values: Values, seed: number): { policy: HfPolicy; key: string } {
+  const key = JSON.stringify({ model: path.resolve(String(values.model)), ...hfPolicyOptions(values, seed) });
+  return { policy: loadHfPolicy(values, seed), key };
 }
 
 /**

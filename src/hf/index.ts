@@ -8,3 +8,4 @@ export { readHeader, readTensor, readModelHeaders, encodeSafetensors, type Tenso
 export { serveHfModel } from "./serve";
 export { generate, sequenceLogProbs, type Generated, type GenerateOptions, type TokenChoice } from "./generate";
 export { HF_STRING_FLAGS, HF_BOOLEAN_FLAGS, hfPolicyOptions, loadHfPolicy, saveHfPolicy } from "./cli";
+export { writeFixtureModel, type FixtureOptions, type FixtureKind } from "./fixture";

@@ -94,6 +94,7 @@ export class Lora {
   readonly targets: string[] | string;
   readonly useRslora: boolean;
   readonly modules: Map<string, LoraLinear>;
+  private readonly seed: number;
   private seedCounter: number;
 
   private constructor(
@@ -108,7 +109,9 @@ export class Lora {
     this.dropout = o.dropout;
     this.targets = o.targets;
     this.useRslora = o.useRslora ?? false;
-    this.seedCounter = (o.seed * 1000003) % 2147483647;
+    this.seed = o.seed;
+    this.seedCounter = 0;
+    this.restartDropout();
     const scale = this.scale;
     const rng = new Rng(o.seed).fork("lora-init");
     const id = ++instances;
@@ -158,6 +161,33 @@ export class Lora {
   /** The adapter variables, A then B per module, in module order. */
   variables(): tf.Variable[] {
     return [...this.modules.values()].flatMap((m) => [m.A, m.B]);
+  }
+
+  /**
+   * Starts the dropout masks over from the seed, as just after `attach`: training from restored
+   * adapter values then draws the same masks as a run that trained them in place.
+   */
+  restartDropout(): void {
+    this.seedCounter = (this.seed * 1000003) % 2147483647;
+  }
+
+  /** Sets the adapters to values `tensors()` returned (by PEFT name); every adapter must be given, with its size. */
+  assign(values: Map<string, Float32Array>): void {
+    const pairs: [tf.Variable, Float32Array][] = [];
+    for (const [module, m] of this.modules) {
+      for (const [which, v] of [
+        ["A", m.A],
+        ["B", m.B],
+      ] as const) {
+        const name = `base_model.model.${module}.lora_${which}.weight`;
+        const data = values.get(name);
+        if (!data || data.length !== v.size)
+          throw new InputError("adapter weights", `${name} is ${data ? `${data.length} values, expected ${v.size}` : "missing"}`);
+        pairs.push([v, data]);
+      }
+    }
+    if (values.size !== pairs.length) throw new InputError("adapter weights", `${values.size} tensors given, these adapters have ${pairs.length}`);
+    for (const [v, data] of pairs) tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
   }
 
   /** PEFT's tensor names and current values. */

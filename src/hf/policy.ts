@@ -267,6 +267,31 @@ export class HfPolicy implements TextPolicy {
     return out;
   }
 
+  /** What training changes (copies): the adapters by PEFT name, or every base weight after full fine-tuning. */
+  async trainedWeights(): Promise<Map<string, Float32Array>> {
+    if (this.lora) return new Map((await this.lora.tensors()).map((t) => [t.name, t.data]));
+    return this.model.weights();
+  }
+
+  /**
+   * Puts back what `trainedWeights` returned (e.g. a shared SFT warm start) and starts the adapters'
+   * dropout masks over from their seed, so that training from here draws the same masks whichever
+   * run restored it.
+   */
+  restore(weights: Map<string, Float32Array>): void {
+    if (this.lora) {
+      this.lora.assign(weights);
+      this.lora.restartDropout();
+      return;
+    }
+    for (const [name, v] of this.model.params) {
+      const data = weights.get(name);
+      if (!data || data.length !== v.size)
+        throw new InputError("model weights", `${name} is ${data ? `${data.length} values, expected ${v.size}` : "missing"}`);
+    }
+    for (const [name, v] of this.model.params) tf.tidy(() => v.assign(tf.tensor(weights.get(name)!, v.shape)));
+  }
+
   dispose(): void {
     this.lora?.dispose();
     this.model.dispose();

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { initBackend, tf } from "../../src/backend";
 import { HfCausalLM } from "../../src/hf/model";
 import { Lora } from "../../src/hf/lora";
-import { writeFixtureModel } from "./fixtures";
+import { writeFixtureModel } from "../../src/hf/fixture";
 
 const BIN = path.resolve(__dirname, "../../dist/cli/main.js");
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, "train", ...args], { encoding: "utf8" });

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { initBackend, tf } from "../../src/backend";
 import { HfCausalLM } from "../../src/hf/model";
 import { encodeSafetensors, readHeader, readTensor, toBf16Bits, toF16Bits } from "../../src/hf/safetensors";
-import { fixtureConfig, fixtureWeights, writeFixtureModel } from "./fixtures";
+import { fixtureConfig, fixtureWeights, writeFixtureModel } from "../../src/hf/fixture";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-err-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

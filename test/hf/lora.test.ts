@@ -10,7 +10,7 @@ import { HfCausalLM } from "../../src/hf/model";
 import { HfPolicy } from "../../src/hf/policy";
 import { Lora, LORA_DEFAULTS } from "../../src/hf/lora";
 import { readHeader } from "../../src/hf/safetensors";
-import { writeFixtureModel, type FixtureKind } from "./fixtures";
+import { writeFixtureModel, type FixtureKind } from "../../src/hf/fixture";
 import { maxAbsDiff, referenceLogits } from "./reference";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-lora-"));

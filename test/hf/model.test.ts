@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend, tf } from "../../src/backend";
 import { HfCausalLM } from "../../src/hf/model";
-import { writeFixtureModel, type FixtureOptions } from "./fixtures";
+import { writeFixtureModel, type FixtureOptions } from "../../src/hf/fixture";
 import { maxAbsDiff, referenceLogits } from "./reference";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-model-"));

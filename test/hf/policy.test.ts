@@ -14,7 +14,7 @@ import { evaluateText } from "../../src/methods/text/rollout";
 import { METHODS, TEXT_METHODS } from "../../src/methods/registry";
 import type { TextCycleContext } from "../../src/methods/protocol";
 import { TEXT_ENVS, splitTasks, expertTrajectory } from "../../src/envs/text";
-import { writeFixtureModel } from "./fixtures";
+import { writeFixtureModel } from "../../src/hf/fixture";
 import { referenceLogits } from "./reference";
 import { rewardWeightedLogProbChange } from "../methods/reward_weighted";
 

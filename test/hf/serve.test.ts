@@ -9,7 +9,7 @@ import { HfCausalLM } from "../../src/hf/model";
 import { HfTokenizer } from "../../src/hf/tokenizer";
 import { Lora } from "../../src/hf/lora";
 import { serveHfModel } from "../../src/hf/serve";
-import { writeFixtureModel } from "./fixtures";
+import { writeFixtureModel } from "../../src/hf/fixture";
 import { referenceLogits } from "./reference";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-serve-"));

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { HfTokenizer } from "../../src/hf/tokenizer";
-import { CHAT_TEMPLATE, writeFixtureModel } from "./fixtures";
+import { CHAT_TEMPLATE, writeFixtureModel } from "../../src/hf/fixture";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hf-tok-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -80,14 +80,28 @@ export interface TextTrainOptions {
   /**
    * Train this policy instead of the built-in transformer (e.g. a pretrained Hugging Face model,
    * src/hf), with the same SFT warm start and cycles; `key` names it in the warm-start key (the
-   * model folder). The run takes ownership.
+   * model folder and its settings). With `warmStart` the policy is restored to it instead of
+   * trained by SFT, so each method of a comparison loads the model afresh and starts from the
+   * seed's one warm start. The run takes ownership.
    */
-  pretrained?: { policy: TextPolicy; key: string };
+  pretrained?: { policy: RestorablePolicy; key: string };
+}
+
+/**
+ * A policy whose trained state can be copied out and put back: for a pretrained model with LoRA
+ * that is the adapters alone, not the frozen base.
+ */
+export interface RestorablePolicy extends TextPolicy {
+  /** The weights training changes (copies). */
+  trainedWeights(): Promise<Map<string, Float32Array>>;
+  /** Sets what `trainedWeights` returned and restarts any training randomness (dropout masks) from its seed. */
+  restore(weights: Map<string, Float32Array>): void;
 }
 
 export interface TextWarmStart {
   /** What the warm start was trained on; a run with other options refuses it. */
   key: string;
+  /** The built-in transformer's weights, or a pretrained policy's `trainedWeights()`. */
   weights: Map<string, Float32Array>;
   record: TextCycleRecord;
 }
@@ -221,7 +235,7 @@ export async function trainText(
     o.pretrained?.key ?? o.model ?? {},
     o.initial ? "initial" : "sft",
   ]);
-  if (o.pretrained && (o.initial || o.warmStart)) throw new InputError("pretrained", "cannot be combined with initial or warmStart");
+  if (o.pretrained && o.initial) throw new InputError("pretrained", "cannot be combined with initial");
   if (o.warmStart && o.warmStart.key !== key) throw new InputError("warmStart", `was trained with other options (${o.warmStart.key}), this run needs ${key}`);
   const modelConfig = { ...TEXT_MODEL[family.name], ...o.model, seed: o.seed };
   const tokenizer = () =>
@@ -231,6 +245,7 @@ export async function trainText(
     );
   const builtIn = () => (o.warmStart ? new TransformerPolicy(tokenizer(), modelConfig, o.warmStart.weights) : new TransformerPolicy(tokenizer(), modelConfig));
   const policy: TextPolicy = o.pretrained?.policy ?? o.initial ?? builtIn();
+  if (o.pretrained && o.warmStart) o.pretrained.policy.restore(o.warmStart.weights);
   const rng = new Rng(o.seed);
   const cycles: TextCycleRecord[] = [];
   let t0 = performance.now();
@@ -256,8 +271,14 @@ export async function trainText(
     const evaluation = await evaluateText(family, test, policy, { seed: o.seed });
     await push({ cycle: 0, evaluation, pairs: 0, matchRate: null, actions: 0, update: null, seconds: (performance.now() - t0) / 1000 });
   }
-  // A pretrained model's warm start is not reused (no copy of its weights is kept).
-  const warmStart: TextWarmStart = o.warmStart ?? { key, weights: o.pretrained ? new Map() : await policy.weights(), record: cycles[0] };
+  const warmStart: TextWarmStart = o.warmStart ?? {
+    key,
+    weights: o.pretrained ? await o.pretrained.policy.trainedWeights() : await policy.weights(),
+    record: cycles[0],
+  };
+  // The cycles of a pretrained model start from a restored state whether or not this run trained
+  // the warm start, so a method's numbers do not depend on which method of a comparison ran first.
+  if (o.pretrained && !o.warmStart) o.pretrained.policy.restore(warmStart.weights);
   for (let k = 1; k <= o.cycles && !setting.warmStartOnly; k++) {
     t0 = performance.now();
     const ctx = {

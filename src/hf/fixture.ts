@@ -1,13 +1,16 @@
 /**
- * Test-only: writes tiny random checkpoints in Hugging Face's exact folder layout (config.json,
- * model.safetensors or shards + index, tokenizer.json, tokenizer_config.json with a chat
- * template, generation_config.json), so loaders and references read what a real download holds.
+ * Tiny random checkpoints in Hugging Face's exact folder layout (config.json, model.safetensors or
+ * shards + index, tokenizer.json, tokenizer_config.json with a chat template,
+ * generation_config.json), so loaders and references read what a real download holds. The tests
+ * write them, and so does the pretrained-model notebook when no real model folder is given: a
+ * fixture model has random weights and a 265-token byte-level BPE, so it exercises the pipeline,
+ * not language ability.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Rng } from "../../src/core/rng";
-import { encodeSafetensors, type FloatDtype, type TensorToWrite } from "../../src/hf/safetensors";
-import { expectedTensors, parseConfig } from "../../src/hf/config";
+import { Rng } from "../core/rng";
+import { encodeSafetensors, type FloatDtype, type TensorToWrite } from "./safetensors";
+import { expectedTensors, parseConfig } from "./config";
 
 /**
  * GPT-2's byte ↔ character table: printable bytes map to themselves, the others to U+0100 + n in
