@@ -28,7 +28,7 @@ import { defaultEpisodes } from "./tabular/inspect";
 import { adamSchema, betaSchema, defineMethod, optimisationSchema } from "./protocol";
 import { crossFitRidge, stateFeatures } from "./text/features";
 import { rollOutBudget } from "./text/rollout";
-import { ppoUpdate } from "./stepagent_inverse";
+import { clipPerSchema, ppoUpdate } from "./stepagent_inverse";
 import type { StateAction } from "../core/types";
 
 export const ppoOutcomeConfig = z
@@ -37,6 +37,7 @@ export const ppoOutcomeConfig = z
     beta: betaSchema,
     /** ε: the PPO clip range of ρ. */
     clip: z.number().positive().default(0.2),
+    clipPer: clipPerSchema,
     /** τ: sampling temperature of the roll-outs. */
     temperature: z.number().min(0).default(1),
     /** The value baseline V(s): ridge regression of the return on the state's hashed words. */
@@ -124,6 +125,7 @@ export const ppoOutcome = defineMethod({
       const { steps, examples } = await ppoUpdate(ctx.policy, d.samples, d.advantages, {
         beta: c.beta,
         clip: c.clip,
+        clipPer: c.clipPer,
         nllWeight: 0,
         optimisation: c.optimisation,
         seed: ctx.seed,

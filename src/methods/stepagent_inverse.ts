@@ -87,6 +87,19 @@ export class StepDiscriminator {
   }
 }
 
+/**
+ * Where PPO clips ρ. "token": each scored token t has its own ratio ρ_t = π_θ(â_t|s, â_<t)/π_k(…)
+ * and the surrogate is Σ_t min(ρ_t A, clip(ρ_t, 1 ± ε) A) (the same gradient as the sequence
+ * objective at θ = π_k), so no single token's probability moves more than ε through one sample.
+ * "sequence": one ratio ρ = Π_t ρ_t per action. With sequence ratios a wrong action that begins
+ * with the expert's tokens ("collect go shelf", expert "collect") is pushed down through all of
+ * its tokens until ρ reaches 1 − ε, and the shared first token with it: measured on recipe (seed 2,
+ * 24 tasks, n = 2), mean log π(collect) at the training states where the expert collects went
+ * −0.51 → −2.37 in one update with sequence ratios, −0.51 → −0.35 with token ratios.
+ */
+export const clipPerSchema = z.enum(["token", "sequence"]).default("token");
+export type ClipPer = z.infer<typeof clipPerSchema>;
+
 export const stepagentInverseConfig = z
   .object({
     /** β: the KL-penalty coefficient to π_k (the cycle converges for β > ½), and the advantages' RMS with advantageScale "rms-beta". */
@@ -100,6 +113,7 @@ export const stepagentInverseConfig = z
     nllWeight: nllWeightSchema,
     /** ε: the PPO clip range of ρ. */
     clip: z.number().positive().default(0.2),
+    clipPer: clipPerSchema,
     /** false: every advantage is 0, so only the KL term and the NLL anchor act (an ablation). */
     stepSignal: z.boolean().default(true),
     /** τ: sampling temperature of the proposals. */
@@ -160,6 +174,8 @@ export interface PpoOptions {
   beta: number;
   nllWeight: number;
   clip: number;
+  /** Where ρ is clipped: per token (default) or on the whole action's ratio. */
+  clipPer?: ClipPer;
   optimisation: Optimisation;
   seed: number;
 }
@@ -294,10 +310,13 @@ export async function ppoUpdate(
       const actions = idx.map((i) => samples[i].action);
       const current = policy.nextTokenLogProbs(states, actions);
       const frozen = reference.nextTokenLogProbs(states, actions);
-      const { kl, logRatio } = klAndLogRatio(current, frozen);
-      const ratio = tf.exp(logRatio);
+      const { kl, logRatio, tokenLogRatio } = klAndLogRatio(current, frozen);
       const a = tf.tensor1d(Float32Array.from(idx, (i) => advantages[i]));
-      const surrogate = tf.mean(tf.minimum(tf.mul(ratio, a), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), a)));
+      const clipped = (ratio: tf.Tensor, adv: tf.Tensor) => tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - clip, 1 + clip), adv));
+      const surrogate =
+        options.clipPer === "sequence"
+          ? tf.mean(clipped(tf.exp(logRatio), a))
+          : tf.mean(tf.sum(tf.mul(clipped(tf.exp(tokenLogRatio), tf.expandDims(a, 1)), current.mask), 1));
       const loss = tf.neg(tf.sub(surrogate, tf.mul(options.beta, tf.mean(kl)))) as tf.Scalar;
       if (!anchor || !options.nllWeight) return loss;
       const nll = tf.neg(
@@ -336,9 +355,9 @@ const tokenKl = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 /**
  * Per pair, from the next-token distributions of π_θ (`current`) and π_k (`frozen`) along the same
  * actions: the exact KL(π_θ‖π_k) summed over the scored tokens, and log π_θ(a|s) − log π_k(a|s)
- * (both [B]). No gradient flows into `frozen`: its tensors come from the snapshot's own weights.
+ * (both [B]); and that log-ratio per scored token ([B, T], 0 where masked). No gradient flows into `frozen`: its tensors come from the snapshot's own weights.
  */
-export function klAndLogRatio(current: TokenDistributions, frozen: TokenDistributions): { kl: tf.Tensor1D; logRatio: tf.Tensor1D } {
+export function klAndLogRatio(current: TokenDistributions, frozen: TokenDistributions): { kl: tf.Tensor1D; logRatio: tf.Tensor1D; tokenLogRatio: tf.Tensor2D } {
   const [B, T, V] = current.logProbs.shape;
   if (frozen.logProbs.shape.join() !== current.logProbs.shape.join() || frozen.targets.some((t, i) => t !== current.targets[i]))
     throw new Error("klAndLogRatio: the two policies' distributions are not over the same scored tokens");
@@ -348,8 +367,8 @@ export function klAndLogRatio(current: TokenDistributions, frozen: TokenDistribu
     "int32",
   );
   const at = (d: TokenDistributions) => tf.reshape(tf.gather(tf.reshape(d.logProbs, [-1]), flat), [B, T]);
-  const logRatio = tf.sum(tf.mul(tf.sub(at(current), at(frozen)), current.mask), 1) as tf.Tensor1D;
-  return { kl, logRatio };
+  const tokenLogRatio = tf.mul(tf.sub(at(current), at(frozen)), current.mask) as tf.Tensor2D;
+  return { kl, logRatio: tf.sum(tokenLogRatio, 1) as tf.Tensor1D, tokenLogRatio };
 }
 
 interface InverseData {

@@ -8,7 +8,7 @@ import { HfPolicy } from "../../src/hf/policy";
 import { nllLoss } from "../../src/policies/text_sft";
 import { AdamTrainer } from "../../src/optim/adam";
 import { klAndLogRatio } from "../../src/methods/stepagent_inverse";
-import { writeFixtureModel } from "./fixtures";
+import { writeFixtureModel } from "../../src/hf/fixture";
 import { referenceLogits } from "./reference";
 import { bruteKl, logSoftmax64, readByPair, worstLogNormaliser, worstRowDiff } from "../methods/token_kl";
 

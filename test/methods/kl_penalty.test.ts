@@ -82,8 +82,7 @@ function bruteKls(p: TransformerPolicy, q: TransformerPolicy, states: string[], 
 async function klOf(p: TransformerPolicy, q: TransformerPolicy): Promise<{ kl: Float32Array; logRatio: Float32Array }> {
   const r = tf.tidy(() => klAndLogRatio(p.nextTokenLogProbs(STATES, ACTIONS), q.nextTokenLogProbs(STATES, ACTIONS)));
   const out = { kl: (await r.kl.data()) as Float32Array, logRatio: (await r.logRatio.data()) as Float32Array };
-  r.kl.dispose();
-  r.logRatio.dispose();
+  tf.dispose([r.kl, r.logRatio, r.tokenLogRatio]);
   return out;
 }
 
@@ -181,47 +180,70 @@ test("at θ = π_k (a snapshot) the penalty and its gradient are 0; after an Ada
   reference.dispose();
 });
 
-test("ppoUpdate's loss is −clipped surrogate + β·exact KL (brute force at its second step); no advantage, no anchor: it stays at π_k", async () => {
+for (const clipPer of ["sequence", "token"] as const)
+  test(`ppoUpdate (ρ clipped per ${clipPer}): loss = −clipped surrogate + β·exact KL, by brute force at its second step`, async () => {
+    await initBackend();
+    const tok = Tokenizer.fit(texts, { minCount: 1 });
+    const start = await sharpPolicy(tok, 3);
+    const weights = await start.weights();
+    const samples = STATES.map((state, i) => ({ state, action: ACTIONS[i] }));
+    const advantages = [1.5, -0.5, 0.8, -1.2];
+    const config = stepagentInverseConfig.parse({
+      beta: 0.75,
+      clip: 0.2,
+      clipPer,
+      optimisation: { steps: 2, batchSize: 4, learningRate: 3e-2, fullBatches: true },
+    });
+    const copy = () => new TransformerPolicy(tok, tiny, weights);
+    const oneStep = copy();
+    await ppoUpdate(oneStep, samples, advantages, { ...config, optimisation: { ...config.optimisation, steps: 1 }, seed: 5 });
+    const twoSteps = copy();
+    const { losses } = await ppoUpdate(twoSteps, samples, advantages, { ...config, seed: 5 });
+    // The batches ppoUpdate draws: B indices per step from the seeded stream.
+    const rng = new Rng(5).fork("ppo-batches");
+    const batches = [0, 1].map(() => Array.from({ length: 4 }, () => rng.int(samples.length)));
+    // Per pair, the log-probs of its scored tokens, from whole-sequence logits (float64).
+    const tokenLogp = (p: TransformerPolicy) =>
+      STATES.map((s, i) => {
+        const r = fullRows(p, s, ACTIONS[i]);
+        return r.targets.map((id, t) => logSoftmax64(r.logits[t])[id]);
+      });
+    const lt0 = tokenLogp(start);
+    const lt1 = tokenLogp(oneStep);
+    const clipped = (rho: number, A: number) => Math.min(rho * A, Math.min(Math.max(rho, 1 - config.clip), 1 + config.clip) * A);
+    // ρ per action (the product of its tokens' ratios), or one ρ_t per token, each clipped.
+    const surrogateOf = (i: number) => {
+      const logRatios = lt1[i].map((x, t) => x - lt0[i][t]);
+      return clipPer === "sequence"
+        ? clipped(Math.exp(logRatios.reduce((a, b) => a + b, 0)), advantages[i])
+        : logRatios.reduce((a, lr) => a + clipped(Math.exp(lr), advantages[i]), 0);
+    };
+    // Step 1 starts at π_k: every ρ = 1 and KL = 0, so the loss is −mean A (per token: −mean A·tokens).
+    const first = -batches[0].reduce((a, i) => a + advantages[i] * (clipPer === "sequence" ? 1 : lt0[i].length), 0) / 4;
+    assert.ok(Math.abs(losses[0] - first) <= 1e-5 * Math.max(1, Math.abs(first)), `first loss ${losses[0]} vs ${first}`);
+    // Step 2 from θ₁ (= oneStep): the surrogate from the float64 ratios, KL from whole-sequence logits.
+    const kls = bruteKls(oneStep, start, STATES, ACTIONS);
+    const surrogate = batches[1].reduce((a, i) => a + surrogateOf(i) / 4, 0);
+    const kl = batches[1].reduce((a, i) => a + kls[i] / 4, 0);
+    const second = -surrogate + config.beta * kl;
+    console.log(`${clipPer}: second loss ${losses[1].toFixed(6)} vs brute force ${second.toFixed(6)} (β·KL ${(config.beta * kl).toExponential(2)})`);
+    assert.ok(kl > 1e-4, `the step moved θ: KL ${kl}`);
+    assert.ok(Math.abs(losses[1] - second) <= 1e-5 + 1e-4 * Math.abs(second), `second loss ${losses[1]} vs ${second}`);
+    for (const p of [start, oneStep, twoSteps]) p.dispose();
+  });
+
+test("ppoUpdate: no advantage, no anchor: it stays at π_k", async () => {
   await initBackend();
   const tok = Tokenizer.fit(texts, { minCount: 1 });
   const start = await sharpPolicy(tok, 3);
   const weights = await start.weights();
   const samples = STATES.map((state, i) => ({ state, action: ACTIONS[i] }));
-  const advantages = [1.5, -0.5, 0.8, -1.2];
   const config = stepagentInverseConfig.parse({ beta: 0.75, clip: 0.2, optimisation: { steps: 2, batchSize: 4, learningRate: 3e-2, fullBatches: true } });
   const copy = () => new TransformerPolicy(tok, tiny, weights);
-
-  const oneStep = copy();
-  await ppoUpdate(oneStep, samples, advantages, { ...config, optimisation: { ...config.optimisation, steps: 1 }, seed: 5 });
-  const twoSteps = copy();
-  const { losses } = await ppoUpdate(twoSteps, samples, advantages, { ...config, seed: 5 });
-  // The batches ppoUpdate draws: B indices per step from the seeded stream.
-  const rng = new Rng(5).fork("ppo-batches");
-  const batches = [0, 1].map(() => Array.from({ length: 4 }, () => rng.int(samples.length)));
-  // Step 1 starts at π_k: ρ = 1 and KL = 0, so the loss is −mean A.
-  const first = -batches[0].reduce((a, i) => a + advantages[i], 0) / 4;
-  assert.ok(Math.abs(losses[0] - first) <= 1e-6, `first loss ${losses[0]} vs ${first}`);
-  // Step 2 from θ₁ (= oneStep), brute force: ρ from log π differences, KL from whole-sequence logits.
-  const lp1 = await oneStep.logProbs(STATES, ACTIONS);
-  const lp0 = await start.logProbs(STATES, ACTIONS);
-  const kls = bruteKls(oneStep, start, STATES, ACTIONS);
-  let surrogate = 0;
-  let kl = 0;
-  for (const i of batches[1]) {
-    const rho = Math.exp(lp1[i] - lp0[i]);
-    const A = advantages[i];
-    surrogate += Math.min(rho * A, Math.min(Math.max(rho, 1 - config.clip), 1 + config.clip) * A) / 4;
-    kl += kls[i] / 4;
-  }
-  const second = -surrogate + config.beta * kl;
-  console.log(`second loss ${losses[1].toFixed(6)} vs brute force ${second.toFixed(6)} (β·KL ${(config.beta * kl).toExponential(2)})`);
-  assert.ok(kl > 1e-4, `the step moved θ: KL ${kl}`);
-  assert.ok(Math.abs(losses[1] - second) <= 1e-5 + 1e-4 * Math.abs(second), `second loss ${losses[1]} vs ${second}`);
-
   // No advantage, no anchor: the penalty's minimum is π_k and its gradient there is exactly 0.
   const still = copy();
   await ppoUpdate(still, samples, [0, 0, 0, 0], { ...config, nllWeight: 0, optimisation: { ...config.optimisation, steps: 3 }, seed: 5 });
   const after = await still.weights();
   for (const [name, w] of weights) assert.deepEqual(after.get(name), w, `${name} moved`);
-  for (const p of [start, oneStep, twoSteps, still]) p.dispose();
+  for (const p of [start, still]) p.dispose();
 });
