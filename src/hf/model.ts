@@ -20,12 +20,30 @@ import { encodeSafetensors, readModelHeaders, readTensor, type FloatDtype, type 
 /** Something added to a linear layer's output (LoRA): input [N, in] → [N, out]. */
 export interface LinearAdapter {
   delta(x: tf.Tensor2D, training: boolean): tf.Tensor2D;
+  /** Its trainable variables: a recomputed block takes their gradients explicitly. */
+  variables(): tf.Variable[];
+  /**
+   * Where its dropout seeds stand, and a way to set it back: a block recomputed in the backward
+   * pass draws the same dropout masks as its forward pass did.
+   */
+  seedState(): number;
+  setSeedState(state: number): void;
 }
 
 export interface ForwardOptions {
   /** Adapters apply dropout (training passes only). */
   training?: boolean;
+  /**
+   * Keep only each block's input for the gradient and recompute the block's activations in the
+   * backward pass (activation checkpointing): memory for one block's activations instead of every
+   * block's, for about one more forward pass of compute. Same numbers either way. Default: on in
+   * training passes whose kept activations would exceed RECOMPUTE_ABOVE_BYTES, off otherwise.
+   */
+  recompute?: boolean;
 }
+
+/** Estimated activation bytes a gradient would keep, above which training passes recompute blocks. */
+export const RECOMPUTE_ABOVE_BYTES = 256 * 2 ** 20;
 
 interface LayerCache {
   keys: tf.Tensor4D; // [B, KV, Tmax, dh], positions already rotated
@@ -255,6 +273,64 @@ export class HfCausalLM {
     return tf.add(x, mlp(this.norm(x, ln2)));
   }
 
+  /**
+   * A rough count of the bytes a gradient keeps for all blocks at batch B × T: per block about 16
+   * [B·T, d]-sized tensors (norms, projections, MLP at 4·d or the gated MLP) and 4 [B, H, T, T]
+   * ones (scores, their scaled and masked forms, softmax).
+   */
+  activationBytes(B: number, T: number): number {
+    const c = this.config;
+    return 4 * c.layers * B * T * (16 * c.hidden + 4 * c.heads * T);
+  }
+
+  /**
+   * `block` under a custom gradient that keeps only the block input (and the mask and rotary
+   * tables): the backward pass runs the block again under a tape, with the adapters' dropout seeds
+   * set back to where they stood in the forward pass, and takes the gradients of the block input
+   * and of the block's trainable variables (adapters, and base weights when they train) from it.
+   */
+  private recomputedBlock(
+    x: tf.Tensor2D,
+    l: number,
+    B: number,
+    Tq: number,
+    rot: [tf.Tensor, tf.Tensor] | null,
+    maskAdd: tf.Tensor,
+    o: ForwardOptions,
+  ): tf.Tensor2D {
+    const prefix = this.config.family === "gpt2" ? `transformer.h.${l}.` : `model.layers.${l}.`;
+    const adapters = [...this.adapters].filter(([m]) => m.startsWith(prefix)).map(([, a]) => a);
+    const base = [...this.params].filter(([n, v]) => n.startsWith(prefix) && v.trainable).map(([, v]) => v);
+    const vars: tf.Tensor[] = [...adapters.flatMap((a) => a.variables()), ...base];
+    const seeds = adapters.map((a) => a.seedState());
+    const run = (input: tf.Tensor2D, c: tf.Tensor[]) => this.block(input, l, B, Tq, rot ? [c[1], c[2]] : null, c[0], null, o);
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const input = args[0] as tf.Tensor2D;
+      const consts = rot ? [maskAdd, rot[0], rot[1]] : [maskAdd];
+      save([input, ...consts]);
+      return {
+        value: run(input, consts),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [input0, ...c] = saved;
+          const now = adapters.map((a) => a.seedState());
+          adapters.forEach((a, i) => a.setSeedState(seeds[i]));
+          // tf.grads inside a gradient function starts a tape of its own and, when done, clears
+          // the engine's tape, which the enclosing backward pass still has to clean up: keep it.
+          const engine = tf.engine() as unknown as { state: { activeTape: unknown } };
+          const tape = engine.state.activeTape;
+          try {
+            return tf.grads((inp: tf.Tensor) => run(inp as tf.Tensor2D, c))([input0, ...vars], dy);
+          } finally {
+            engine.state.activeTape = tape;
+            adapters.forEach((a, i) => a.setSeedState(now[i]));
+          }
+        },
+      };
+    });
+    return f(x, ...vars) as tf.Tensor2D;
+  }
+
   private embed(ids: tf.Tensor1D, positions: Int32Array): tf.Tensor2D {
     if (this.config.family === "gpt2") {
       return tf.add(tf.gather(this.p("transformer.wte.weight"), ids), tf.gather(this.p("transformer.wpe.weight"), tf.tensor1d(positions, "int32")));
@@ -284,6 +360,7 @@ export class HfCausalLM {
     );
     const rot = this.config.family === "llama" ? this.rotary(positions, 1, T) : null;
     const maskAdd = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+    const recompute = !cache && (options.recompute ?? (options.training === true && this.activationBytes(B, T) > RECOMPUTE_ABOVE_BYTES));
     for (let l = 0; l < this.config.layers; l++) {
       const store = cache
         ? (k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] => {
@@ -300,7 +377,7 @@ export class HfCausalLM {
       // Each block in its own scope: its intermediates are freed as soon as it is done (what a
       // gradient needs is kept by the tape), so inference holds one block's activations at a time.
       const input = x;
-      x = tf.tidy(() => this.block(input, l, B, T, rot, maskAdd, store, options));
+      x = tf.tidy(() => (recompute ? this.recomputedBlock(input, l, B, T, rot, maskAdd, options) : this.block(input, l, B, T, rot, maskAdd, store, options)));
     }
     return this.finalNorm(x);
   }
