@@ -83,5 +83,6 @@ def train():
     opt.step()
 
 
-out = {"forward_ms": timed(fwd, a["steps"]), "train_ms": timed(train, a["steps"]), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+out = {"forward_ms": timed(fwd, a["steps"]), "train_ms": timed(train, a["steps"]), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 print(json.dumps(out))

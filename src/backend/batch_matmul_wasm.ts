@@ -20,8 +20,8 @@
  * cores Node reports), each running the same module on it: a product is split between them by
  * whole products or by row tiles, and this thread waits for its helpers (Atomics) before copying C
  * back. Every element of C is computed by the same instructions however the product is split, so
- * results do not depend on the thread count (tested bit for bit against one thread). Single
- * products without transposes (the dense layers' forward pass) stay with XNNPACK.
+ * results do not depend on the thread count (tested bit for bit against one thread). Small single
+ * products without transposes stay with XNNPACK; large ones (LARGE_SINGLE) come here too.
  */
 import * as os from "node:os";
 import * as v8 from "node:v8";
@@ -279,13 +279,20 @@ function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number
   }
 }
 
+/**
+ * Multiply-adds from which a single product without transposes comes to this kernel rather than
+ * XNNPACK: the dense layers of a GPT-2-small-sized model on a batch of tokens (768 × 768 on 32
+ * rows and up), where splitting it between threads pays for the copies in and out.
+ */
+export const LARGE_SINGLE = 1 << 24;
+
 /** Multiply-adds below which a product is not split between threads (it would cost more than it saves). */
 const PARALLEL_MIN = 1 << 18;
 
 /**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
- * without transposes (XNNPACK's), non-float32 operands, batch shapes that broadcast other than
+ * without transposes below LARGE_SINGLE (XNNPACK's), non-float32 operands, batch shapes that broadcast other than
  * "equal" or "one side has a single matrix", or operands too large for the kernel's memory.
  */
 export function batchMatMulSimd(
@@ -309,9 +316,11 @@ export function batchMatMulSimd(
   const K = transposeA ? ar : ac;
   const N = transposeB ? br : bc;
   if ((transposeB ? bc : br) !== K) return null; // tfjs's own kernel reports the mismatch
-  // A single product without transposes stays with XNNPACK whatever the thread count, so that which
-  // code computes a product (and so its rounding) never depends on the machine's cores.
-  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB) return null;
+  // A small single product without transposes stays with XNNPACK (single-threaded here, and faster
+  // than this kernel on one thread); a large one comes here, where the helper threads share it.
+  // The choice depends on the size alone, never on the thread count, so that which code computes
+  // a product (and so its rounding) never depends on the machine's cores.
+  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB && M * K * N < LARGE_SINGLE) return null;
   const batch = Math.max(batchA, batchB);
   const Mp = roundUp(M, ROWS);
   const Np = roundUp(N, COLS);

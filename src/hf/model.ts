@@ -240,14 +240,15 @@ export class HfCausalLM {
       ln1 = `${p}.ln_1`;
       ln2 = `${p}.ln_2`;
       const h = this.norm(x, ln1);
-      const [qs, ks, vs] = tf.split(this.linear(h, `${p}.attn.c_attn`, o), 3, 1) as tf.Tensor2D[];
-      q = this.heads(qs, B, Tq, H);
-      k = this.heads(ks, B, Tq, H);
-      v = this.heads(vs, B, Tq, H);
+      // The fused q/k/v [B·Tq, 3·H·dh] to [B, 3·H, Tq, dh] in one transpose, then split into
+      // runs of whole heads: cheaper on wasm than splitting columns and three transposes.
+      const qkv = tf.transpose(tf.reshape(this.linear(h, `${p}.attn.c_attn`, o), [B, Tq, 3 * H, dh]), [0, 2, 1, 3]);
+      [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor4D[];
       attnOut = `${p}.attn.c_proj`;
       mlp = (h2) => {
         const u = this.linear(h2, `${p}.mlp.c_fc`, o);
-        const g = tf.mul(tf.mul(u, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(u, tf.mul(0.044715, tf.pow(u, 3)))))));
+        // u³ as products: the wasm backend's Pow is a scalar loop several times slower than three multiplies.
+        const g = tf.mul(tf.mul(u, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(u, tf.mul(0.044715, tf.mul(tf.mul(u, u), u)))))));
         return this.linear(g as tf.Tensor2D, `${p}.mlp.c_proj`, o);
       };
     } else {

@@ -8,13 +8,15 @@ import { Rng } from "../../src/core/rng";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { kernelThreads, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
+import { kernelThreads, LARGE_SINGLE, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
 
 /** Products large enough to be split between threads. */
 const SPLIT_CASES = [
   { a: [5, 64, 70], b: [5, 70, 64], ta: false, tb: false },
   { a: [1, 70, 203], b: [1, 40, 70], ta: true, tb: true },
   { a: [2, 3, 97, 33], b: [2, 3, 97, 33], ta: false, tb: true },
+  // Single and untransposed, but from LARGE_SINGLE multiply-adds the SIMD kernel's (split by row tiles).
+  { a: [300, 256], b: [256, 260], ta: false, tb: false },
 ];
 
 /** op(A)·op(B) per batch in float64 loops, broadcasting a single matrix against a batch. */
@@ -71,7 +73,8 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
   // Large enough to be split between threads: by whole products (5 over 3 threads), by row
   // tiles of one product.
   cases.push(...SPLIT_CASES);
-  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false }); // single, untransposed: XNNPACK's
+  assert.ok(300 * 256 * 260 >= LARGE_SINGLE, "the last split case is a large single product");
+  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false }); // single, untransposed, small: XNNPACK's
   const before = simdBatchMatMulCalls();
   for (const c of cases) {
     const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
@@ -86,7 +89,7 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
     for (let i = 0; i < got.length; i++)
       assert.ok(Math.abs(got[i] - want.data[i]) < 1e-4 * (1 + Math.abs(want.data[i])), `${label} [${i}]: ${got[i]} vs ${want.data[i]}`);
   }
-  // Every case but the last (a single product without transposes: XNNPACK's) ran the SIMD kernel.
+  // Every case but the last (a small single product without transposes: XNNPACK's) ran the SIMD kernel.
   assert.equal(simdBatchMatMulCalls() - before, cases.length - 1);
 });
 
