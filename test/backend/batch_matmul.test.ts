@@ -166,3 +166,38 @@ test("the kernel's results do not depend on the thread count: 3 threads here equ
     t.dispose();
   });
 });
+
+test("without fused multiply-adds (STEPAGENT_WASM_FMA=0) the kernel computes the same products to float rounding", async () => {
+  await initBackend("wasm");
+  const script = `
+    const { initBackend, tf } = require(${JSON.stringify(path.resolve(__dirname, "../../src/backend"))});
+    const { Rng } = require(${JSON.stringify(path.resolve(__dirname, "../../src/core/rng"))});
+    const { simdKernelFused } = require(${JSON.stringify(path.resolve(__dirname, "../../src/backend/batch_matmul_wasm"))});
+    (async () => {
+      await initBackend("wasm");
+      const rng = new Rng(9);
+      const out = [];
+      for (const c of ${JSON.stringify(SPLIT_CASES)}) {
+        const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        out.push(Array.from(tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb).dataSync()));
+      }
+      process.stdout.write(JSON.stringify({ fused: simdKernelFused(), out }));
+    })();`;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+    encoding: "utf8",
+    env: { ...process.env, STEPAGENT_WASM_FMA: "0" },
+    maxBuffer: 1 << 26,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const child = JSON.parse(r.stdout) as { fused: boolean; out: number[][] };
+  assert.equal(child.fused, false);
+  const rng = new Rng(9);
+  SPLIT_CASES.forEach((c, i) => {
+    const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const want = reference(a, c.a, b, c.b, c.ta, c.tb).data;
+    assert.equal(child.out[i].length, want.length);
+    child.out[i].forEach((x, j) => assert.ok(Math.abs(x - want[j]) < 1e-4 * (1 + Math.abs(want[j])), `${JSON.stringify(c)} [${j}]: ${x} vs ${want[j]}`));
+  });
+});
