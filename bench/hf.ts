@@ -9,7 +9,9 @@
  * the output projection runs at those positions only; BENCH_HF_SCORED=all scores every position
  * (a language-modelling loss).
  *
- * Reported: ms, tokens/s, achieved GFLOP/s, memory (process peak RSS; the wasm heap, which only
+ * Reported: wall-clock ms, tokens/s, achieved GFLOP/s, process CPU time (all threads; steadier than
+ * wall-clock time on a machine shared with other jobs, though PyTorch's threads may spin while they
+ * wait and count that), memory (process peak RSS; the wasm heap, which only
  * grows, so its size is the peak; tf.js bytes in tensors at the end of the forward pass).
  * FLOPs: forward = 2 · (matrix parameters except the output projection) · B · T + 2 · V · d · B · S
  * (the output projection at the S scored positions) + 4 · layers · B · T² · d for the attention
@@ -94,6 +96,7 @@ function heap(): string {
   const bytes = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength;
   return bytes ? `, wasm heap ${mb(bytes)}` : "";
 }
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 /** "N ms (tokens/s, GFLOP/s)" for a step over b rows of T tokens. */
 const rate = (ms: number, b: number, train = false) =>
@@ -111,7 +114,7 @@ const rate = (ms: number, b: number, train = false) =>
   );
   const rng = new Rng(1);
   const ids = Int32Array.from({ length: Math.max(B, BT) * T }, () => rng.int(config.vocabSize));
-  const results: Record<string, { forward: number; train: number }> = {};
+  const results: Record<string, { forward: number; train: number; forwardCpu: number; trainCpu: number }> = {};
   for (const backend of backends) {
     try {
       await initBackend(backend);
@@ -121,22 +124,25 @@ const rate = (ms: number, b: number, train = false) =>
     }
     const model = new HfCausalLM(config, weights());
     const lora = Lora.attach(model, { seed: 0 });
+    /** Wall-clock ms and process CPU ms (all threads) per step, after a warm-up step. */
     const time = async (f: () => Promise<void>) => {
       await f(); // warm-up
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       for (let i = 0; i < STEPS; i++) await f();
-      return (performance.now() - t0) / STEPS;
+      const c = process.cpuUsage(c0);
+      return [(performance.now() - t0) / STEPS, (c.user + c.system) / 1000 / STEPS];
     };
     const recomputed = RECOMPUTE ?? model.activationBytes(BT, T) > RECOMPUTE_ABOVE_BYTES;
-    const forward = await time(async () => {
+    const [forward, forwardCpu] = await time(async () => {
       const l = tf.tidy(() => lmLoss(model, ids, B, false));
       await l.data();
       l.dispose();
     });
-    console.log(`${backend.padEnd(4)} forward ${rate(forward, B)}; peak RSS so far ${mb(process.resourceUsage().maxRSS * 1024)}`);
+    console.log(`${backend.padEnd(4)} forward ${rate(forward, B)}, CPU ${sec(forwardCpu)}; peak RSS so far ${mb(process.resourceUsage().maxRSS * 1024)}`);
     const trainer = new AdamTrainer(lora.variables(), 1e-4);
     let lossTensorBytes = 0;
-    const train = await time(async () => {
+    const [train, trainCpu] = await time(async () => {
       await trainer.step(() => {
         const l = lmLoss(model, ids, BT, true, RECOMPUTE);
         lossTensorBytes = Math.max(lossTensorBytes, tf.memory().numBytes);
@@ -144,9 +150,9 @@ const rate = (ms: number, b: number, train = false) =>
       });
     });
     trainer.dispose();
-    results[backend] = { forward, train };
+    results[backend] = { forward, train, forwardCpu, trainCpu };
     console.log(
-      `${backend.padEnd(4)} LoRA train step ${rate(train, BT, true)}, blocks ${recomputed ? "recomputed" : "kept"}; ` +
+      `${backend.padEnd(4)} LoRA train step ${rate(train, BT, true)}, CPU ${sec(trainCpu)}, blocks ${recomputed ? "recomputed" : "kept"}; ` +
         `memory: peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}${heap()}, tensors ${mb(lossTensorBytes)} when the loss is formed`,
     );
     lora.dispose();
@@ -161,18 +167,29 @@ const rate = (ms: number, b: number, train = false) =>
     encoding: "utf8",
     maxBuffer: 1 << 24,
   });
-  let torch: { forward_ms: number; train_ms: number; maxrss_mb: number; threads: number; interop_threads: number };
+  let torch: {
+    forward_ms: number;
+    train_ms: number;
+    forward_cpu_ms: number;
+    train_cpu_ms: number;
+    maxrss_mb: number;
+    threads: number;
+    interop_threads: number;
+  };
   try {
     torch = JSON.parse(py.stdout.trim().split("\n").pop() ?? "");
   } catch {
     console.log(`PyTorch: failed (${py.stderr.trim().split("\n").pop()})`);
     return;
   }
-  const torchLine = `PyTorch CPU forward ${rate(torch.forward_ms, B)}; LoRA train step ${rate(torch.train_ms, BT, true)}`;
+  const torchLine =
+    `PyTorch CPU forward ${rate(torch.forward_ms, B)}, CPU ${sec(torch.forward_cpu_ms)}; ` +
+    `LoRA train step ${rate(torch.train_ms, BT, true)}, CPU ${sec(torch.train_cpu_ms)}`;
   console.log(`${torchLine}; peak RSS ${torch.maxrss_mb.toFixed(0)} MiB; ${torch.threads} intra-op / ${torch.interop_threads} inter-op threads`);
   for (const [b, r] of Object.entries(results)) {
     console.log(
-      `ratio stepagent(${b})/PyTorch: forward ${(r.forward / torch.forward_ms).toFixed(2)}, LoRA train step ${(r.train / torch.train_ms).toFixed(2)}`,
+      `ratio stepagent(${b})/PyTorch: forward ${(r.forward / torch.forward_ms).toFixed(2)}, LoRA train step ${(r.train / torch.train_ms).toFixed(2)}; ` +
+        `in CPU time: forward ${(r.forwardCpu / torch.forward_cpu_ms).toFixed(2)}, LoRA train step ${(r.trainCpu / torch.train_cpu_ms).toFixed(2)}`,
     );
   }
   console.log(`load average at the end ${loadavg()}`);
