@@ -285,30 +285,21 @@ export class HfCausalLM {
   }
 
   /**
-   * `block` under a custom gradient that keeps only the block input (and the mask and rotary
-   * tables): the backward pass runs the block again under a tape, with the adapters' dropout seeds
-   * set back to where they stood in the forward pass, and takes the gradients of the block input
-   * and of the block's trainable variables (adapters, and base weights when they train) from it.
+   * Block `l` (`run`, on an input and the tensors it reads besides weights: the mask and rotary
+   * tables) under a custom gradient that keeps only the block input and those: the backward pass
+   * runs the block again under a tape, with the adapters' dropout seeds set back to where they
+   * stood in the forward pass, and takes the gradients of the block input and of the block's
+   * trainable variables (adapters, and base weights when they train) from it.
    */
-  private recomputedBlock(
-    x: tf.Tensor2D,
-    l: number,
-    B: number,
-    Tq: number,
-    rot: [tf.Tensor, tf.Tensor] | null,
-    maskAdd: tf.Tensor,
-    o: ForwardOptions,
-  ): tf.Tensor2D {
+  private recomputedBlock(x: tf.Tensor2D, l: number, consts: tf.Tensor[], run: (input: tf.Tensor2D, consts: tf.Tensor[]) => tf.Tensor2D): tf.Tensor2D {
     const prefix = this.config.family === "gpt2" ? `transformer.h.${l}.` : `model.layers.${l}.`;
     const adapters = [...this.adapters].filter(([m]) => m.startsWith(prefix)).map(([, a]) => a);
     const base = [...this.params].filter(([n, v]) => n.startsWith(prefix) && v.trainable).map(([, v]) => v);
     const vars: tf.Tensor[] = [...adapters.flatMap((a) => a.variables()), ...base];
     const seeds = adapters.map((a) => a.seedState());
-    const run = (input: tf.Tensor2D, c: tf.Tensor[]) => this.block(input, l, B, Tq, rot ? [c[1], c[2]] : null, c[0], null, o);
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const save = args[args.length - 1] as tf.GradSaveFunc;
       const input = args[0] as tf.Tensor2D;
-      const consts = rot ? [maskAdd, rot[0], rot[1]] : [maskAdd];
       save([input, ...consts]);
       return {
         value: run(input, consts),
@@ -378,7 +369,13 @@ export class HfCausalLM {
       // Each block in its own scope: its intermediates are freed as soon as it is done (what a
       // gradient needs is kept by the tape), so inference holds one block's activations at a time.
       const input = x;
-      x = tf.tidy(() => (recompute ? this.recomputedBlock(input, l, B, T, rot, maskAdd, options) : this.block(input, l, B, T, rot, maskAdd, store, options)));
+      x = tf.tidy(() =>
+        recompute
+          ? this.recomputedBlock(input, l, rot ? [maskAdd, ...rot] : [maskAdd], (inp, [m, cos, sin]) =>
+              this.block(inp, l, B, T, rot ? [cos, sin] : null, m, null, options),
+            )
+          : this.block(input, l, B, T, rot, maskAdd, store, options),
+      );
     }
     return this.finalNorm(x);
   }
