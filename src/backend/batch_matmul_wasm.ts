@@ -18,9 +18,9 @@
  * in order, as the scalar loop's do, so results agree with it to float rounding.
  *
  * The memory is shared with helper threads (worker_threads; `STEPAGENT_THREADS`, default: the
- * cores Node reports), each running the same module on it: a product is split between them by
- * whole products or by row tiles, and this thread waits for its helpers (Atomics) before copying C
- * back. Every element of C is computed by the same instructions however the product is split, so
+ * cores Node reports), each running the same module on it: a product is split into parts (runs
+ * of whole products or of row tiles, a few per thread) that the threads take in turn from a shared
+ * queue, and this thread waits for its helpers (Atomics) before copying C back. Every element of C is computed by the same instructions however the product is split, so
  * results do not depend on the thread count (tested bit for bit against one thread). Small single
  * products without transposes stay with XNNPACK; large ones (LARGE_SINGLE) come here too.
  */
@@ -163,26 +163,42 @@ interface Kernel {
   bmm: Bmm;
   /** Helper threads sharing the memory; each product is split between them and this thread. */
   workers: { control: Int32Array; thread: Worker }[];
+  /** The parts of the product in progress (see WORKER). */
+  queue: Int32Array;
   /** Whether the products use fused multiply-adds (relaxed SIMD). */
   fused: boolean;
 }
 
+/** bmm's argument count, and parts per thread a product is split into where it is split. */
+const ARGS = 11;
+const PARTS_PER_THREAD = 4;
+
 /**
  * A helper thread: instantiates the same module on the same memory, then waits for jobs. Control
- * block (Int32Array): [0] job number, [1..11] bmm's arguments, [12] last job done (−job if it
- * failed). Helpers are unref'd: they never keep the process alive.
+ * block (Int32Array): [0] job number, [12] last job done (−job if it failed). A job takes parts
+ * from the shared queue (Int32Array: [0] next part, [1] parts, then bmm's arguments per part)
+ * until none is left, as every thread of the job does: a thread that the machine's other work
+ * slows down takes fewer parts instead of holding the others up. Helpers are unref'd: they never
+ * keep the process alive.
  */
 const WORKER = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control } = workerData;
+const { module, memory, control, queue } = workerData;
 const bmm = new WebAssembly.Instance(module, { env: { memory } }).exports.bmm;
 const ctl = new Int32Array(control);
+const q = new Int32Array(queue);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
   seen = Atomics.load(ctl, 0);
   let done = seen;
-  try { bmm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11]); } catch (e) { done = -seen; }
+  try {
+    const n = Atomics.load(q, 1);
+    for (let i; (i = Atomics.add(q, 0, 1)) < n; ) {
+      const o = 2 + ${ARGS} * i;
+      bmm(q[o], q[o + 1], q[o + 2], q[o + 3], q[o + 4], q[o + 5], q[o + 6], q[o + 7], q[o + 8], q[o + 9], q[o + 10]);
+    }
+  } catch (e) { done = -seen; }
   Atomics.store(ctl, 12, done);
   Atomics.notify(ctl, 12);
 }`;
@@ -254,30 +270,37 @@ export async function loadBatchMatMulKernel(): Promise<Kernel> {
     module = compile(assemble(false));
   }
   const bmm = new WebAssemblyApi.Instance(module, { env: { memory } }).exports.bmm as Bmm;
+  const queue = new SharedArrayBuffer(4 * (2 + ARGS * PARTS_PER_THREAD * kernelThreads()));
   const workers = Array.from({ length: kernelThreads() - 1 }, () => {
     const control = new SharedArrayBuffer(16 * 4);
-    const thread = new Worker(WORKER, { eval: true, workerData: { module, memory, control } });
+    const thread = new Worker(WORKER, { eval: true, workerData: { module, memory, control, queue } });
     thread.unref(); // idle helpers never keep the process alive
     return { control: new Int32Array(control), thread };
   });
-  kernel = { memory, bmm, workers, fused };
+  kernel = { memory, bmm, workers, queue: new Int32Array(queue), fused };
   return kernel;
 }
 
 /**
- * Runs bmm's parts: the first on this thread, the others on the helpers, and waits for all.
- * Each part is a whole argument list; the parts write disjoint parts of C.
+ * Runs bmm's parts (whole argument lists that write disjoint parts of C) on this thread and the
+ * helpers, each taking the next part from the shared queue, and waits for all.
  */
 function runParts(k: Kernel, parts: Parameters<Bmm>[]): void {
-  const jobs = parts.slice(1).map((args, w) => {
-    const ctl = k.workers[w].control;
-    ctl.set(args, 1);
+  if (parts.length === 1) {
+    k.bmm(...parts[0]);
+    return;
+  }
+  const q = k.queue;
+  parts.forEach((args, i) => q.set(args, 2 + ARGS * i));
+  Atomics.store(q, 1, parts.length);
+  Atomics.store(q, 0, 0);
+  const jobs = k.workers.slice(0, parts.length - 1).map(({ control: ctl }) => {
     const job = (Atomics.load(ctl, 0) + 1) & 0x3fffffff || 1;
     Atomics.store(ctl, 0, job);
     Atomics.notify(ctl, 0);
     return { ctl, job };
   });
-  k.bmm(...parts[0]);
+  for (let i; (i = Atomics.add(q, 0, 1)) < parts.length;) k.bmm(...parts[i]);
   for (const { ctl, job } of jobs)
     for (;;) {
       const done = Atomics.load(ctl, 12);
@@ -396,9 +419,10 @@ export function batchMatMulSimd(
 }
 
 /**
- * Splits a product into ≤ `threads` argument lists for bmm that write disjoint parts of C: whole
- * products when there are at least as many as threads, else tiles of 4 rows of every product
- * (one call per product and thread). Small products are not split.
+ * Splits a product into ≤ PARTS_PER_THREAD · `threads` argument lists for bmm that write disjoint
+ * parts of C: runs of whole products when there are at least as many as threads, else (a single
+ * product) runs of tiles of 4 rows. Small products, and a few products fewer than the threads,
+ * are not split.
  */
 function split(
   threads: number,
@@ -428,11 +452,12 @@ function split(
     transposeA ? 1 : 0,
   ];
   if (threads === 1 || batch * Mp * K * Np < PARALLEL_MIN) return [whole(0, batch)];
+  const n = PARTS_PER_THREAD * threads;
   if (batch >= threads) {
     const parts: Parameters<Bmm>[] = [];
-    for (let t = 0; t < threads; t++) {
-      const from = Math.floor((t * batch) / threads);
-      const to = Math.floor(((t + 1) * batch) / threads);
+    for (let t = 0; t < n; t++) {
+      const from = Math.floor((t * batch) / n);
+      const to = Math.floor(((t + 1) * batch) / n);
       if (to > from) parts.push(whole(from, to - from));
     }
     return parts;
@@ -441,9 +466,9 @@ function split(
   // One product: rows in whole tiles; rows r.. of A start r·K floats in (r floats when stored k-major).
   const tiles = Mp / ROWS;
   const parts: Parameters<Bmm>[] = [];
-  for (let t = 0; t < threads; t++) {
-    const from = Math.floor((t * tiles) / threads) * ROWS;
-    const to = Math.floor(((t + 1) * tiles) / threads) * ROWS;
+  for (let t = 0; t < n; t++) {
+    const from = Math.floor((t * tiles) / n) * ROWS;
+    const to = Math.floor(((t + 1) * tiles) / n) * ROWS;
     if (to > from) parts.push([a + (transposeA ? from : from * K) * 4, b, c + from * Np * 4, 1, to - from, K, Np, 0, 0, 4 * M, transposeA ? 1 : 0]);
   }
   return parts;
