@@ -3,7 +3,8 @@
 GPT-2 blocks (pre-LayerNorm, fused q/k/v, tanh-GELU MLP, tied output) with random weights, frozen;
 LoRA r 8, alpha 16, dropout 0.05 on c_attn; Adam on the adapters. Forward: mean next-token loss
 of the last S tokens of each row, without gradient; train step: the same loss, backward, Adam.
-argv[1]: JSON {d, layers, heads, vocab, positions, B (forward), BT (train), T, S, steps, threads}. Prints one JSON line.
+argv[1]: JSON {d, layers, heads, vocab, positions, B (forward), BT (train), T, S, steps, threads}. Prints one JSON line:
+wall-clock and process CPU ms per step, peak RSS, thread counts.
 """
 import json
 import math
@@ -64,11 +65,12 @@ opt = torch.optim.Adam(lora, lr=1e-4)
 
 
 def timed(f, steps):
+    """Wall-clock and process CPU (all threads) ms per step, after a warm-up step."""
     f()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         f()
-    return (time.perf_counter() - t0) / steps * 1000
+    return (time.perf_counter() - t0) / steps * 1000, (time.process_time() - c0) / steps * 1000
 
 
 def fwd():
@@ -83,5 +85,8 @@ def train():
     opt.step()
 
 
-out = {"forward_ms": timed(fwd, a["steps"]), "train_ms": timed(train, a["steps"]), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+forward_ms, forward_cpu_ms = timed(fwd, a["steps"])
+train_ms, train_cpu_ms = timed(train, a["steps"])
+out = {"forward_ms": forward_ms, "train_ms": train_ms, "forward_cpu_ms": forward_cpu_ms, "train_cpu_ms": train_cpu_ms, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 print(json.dumps(out))

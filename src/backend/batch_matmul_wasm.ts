@@ -9,7 +9,8 @@
  *
  * This kernel is a register-blocked product written in WebAssembly text (assembled at start-up
  * with wabt): each inner step multiplies 4 rows of A by 8 columns of B with 128-bit SIMD (8
- * accumulators, no spills). Operands are copied from tfjs's heap into this module's own memory:
+ * accumulators, no spills), as fused multiply-adds where relaxed SIMD compiles (≈ 10% faster
+ * here; STEPAGENT_WASM_FMA=0 turns them off). Operands are copied from tfjs's heap into this module's own memory:
  * A as it is (a transposed A is read in place: its 4 rows are 4 adjacent floats of one stored
  * row), B transposed there when the op asks for it and its rows padded to whole 8-column tiles.
  * Padding is never cleared: C[i, j] reads only row i of A and column j of B, so whatever lies in
@@ -17,11 +18,11 @@
  * in order, as the scalar loop's do, so results agree with it to float rounding.
  *
  * The memory is shared with helper threads (worker_threads; `STEPAGENT_THREADS`, default: the
- * cores Node reports), each running the same module on it: a product is split between them by
- * whole products or by row tiles, and this thread waits for its helpers (Atomics) before copying C
- * back. Every element of C is computed by the same instructions however the product is split, so
- * results do not depend on the thread count (tested bit for bit against one thread). Single
- * products without transposes (the dense layers' forward pass) stay with XNNPACK.
+ * cores Node reports), each running the same module on it: a product is split into parts (runs
+ * of whole products or of row tiles, a few per thread) that the threads take in turn from a shared
+ * queue, and this thread waits for its helpers (Atomics) before copying C back. Every element of C is computed by the same instructions however the product is split, so
+ * results do not depend on the thread count (tested bit for bit against one thread). Small single
+ * products without transposes stay with XNNPACK; large ones (LARGE_SINGLE) come here too.
  */
 import * as os from "node:os";
 import * as v8 from "node:v8";
@@ -36,7 +37,7 @@ const COLS = 8;
  * One 4 × 8 tile loop. `transposedA`: A is stored k-major (element (i, k) at a + (k·m + i)·4,
  * so the 4 rows of a step are one 16-byte load); otherwise row-major (at a + (i·k + k)·4).
  */
-function tileLoop(transposedA: boolean): string {
+function tileLoop(transposedA: boolean, fused: boolean): string {
   const loadA = transposedA
     ? `(local.set $av (v128.load (local.get $ap)))
             (local.set $a0 (f32x4.splat (f32x4.extract_lane 0 (local.get $av))))
@@ -50,7 +51,10 @@ function tileLoop(transposedA: boolean): string {
   // Where row i starts, and how far one step of k moves, in A.
   const rowStart = transposedA ? "(i32.shl (local.get $i) (i32.const 2))" : "(i32.mul (local.get $i) (local.get $krow))";
   const kStep = transposedA ? "(local.get $lda)" : "(i32.const 4)";
-  const fma = (c: string, a: string, b: string) => `(local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get ${a}) (local.get ${b}))))`;
+  const fma = (c: string, a: string, b: string) =>
+    fused
+      ? `(local.set ${c} (f32x4.relaxed_madd (local.get ${a}) (local.get ${b}) (local.get ${c})))`
+      : `(local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get ${a}) (local.get ${b}))))`;
   // The first block of k starts the tile at zero, later blocks add to what C holds.
   const start = (r: number) =>
     `(if (local.get $k0)
@@ -103,7 +107,7 @@ const K_BLOCK = 128;
  * (ta = 0) or stored k-major with rows of lda bytes (ta = 1). A and B advance by sa and sb bytes
  * per product (0: one operand for every product, i.e. broadcast); C by m·n·4.
  */
-const WAT = `(module
+const wat = (fused: boolean) => `(module
   (import "env" "memory" (memory 1 ${MAX_PAGES} shared))
   (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32)
         (param $m i32) (param $k i32) (param $n i32) (param $sa i32) (param $sb i32) (param $lda i32) (param $ta i32)
@@ -125,8 +129,8 @@ const WAT = `(module
         (local.set $kn (i32.sub (local.get $k) (local.get $k0)))
         (if (i32.gt_u (local.get $kn) (i32.const ${K_BLOCK})) (then (local.set $kn (i32.const ${K_BLOCK}))))
         (if (local.get $ta)
-          (then ${tileLoop(true)})
-          (else ${tileLoop(false)}))
+          (then ${tileLoop(true, fused)})
+          (else ${tileLoop(false, fused)}))
         (local.set $k0 (i32.add (local.get $k0) (local.get $kn)))
         (br_if $lkb (i32.lt_u (local.get $k0) (local.get $k)))))
       (local.set $abase (i32.add (local.get $abase) (local.get $sa)))
@@ -146,6 +150,7 @@ const WebAssemblyApi = (
     WebAssembly: {
       Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
       Module: new (bytes: Uint8Array) => WasmModule;
+      validate(bytes: Uint8Array): boolean;
       Instance: new (m: WasmModule, imports: object) => { exports: Record<string, unknown> };
     };
   }
@@ -158,30 +163,53 @@ interface Kernel {
   bmm: Bmm;
   /** Helper threads sharing the memory; each product is split between them and this thread. */
   workers: { control: Int32Array; thread: Worker }[];
+  /** The parts of the product in progress (see WORKER). */
+  queue: Int32Array;
+  /** Whether the products use fused multiply-adds (relaxed SIMD). */
+  fused: boolean;
 }
+
+/** bmm's argument count, and parts per thread a product is split into where it is split. */
+const ARGS = 11;
+const PARTS_PER_THREAD = 4;
 
 /**
  * A helper thread: instantiates the same module on the same memory, then waits for jobs. Control
- * block (Int32Array): [0] job number, [1..11] bmm's arguments, [12] last job done (−job if it
- * failed). Helpers are unref'd: they never keep the process alive.
+ * block (Int32Array): [0] job number, [12] last job done (−job if it failed). A job takes parts
+ * from the shared queue (Int32Array: [0] next part, [1] parts, then bmm's arguments per part)
+ * until none is left, as every thread of the job does: a thread that the machine's other work
+ * slows down takes fewer parts instead of holding the others up. Helpers are unref'd: they never
+ * keep the process alive.
  */
 const WORKER = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control } = workerData;
+const { module, memory, control, queue } = workerData;
 const bmm = new WebAssembly.Instance(module, { env: { memory } }).exports.bmm;
 const ctl = new Int32Array(control);
+const q = new Int32Array(queue);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, 0, seen);
   seen = Atomics.load(ctl, 0);
   let done = seen;
-  try { bmm(ctl[1], ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11]); } catch (e) { done = -seen; }
+  try {
+    const n = Atomics.load(q, 1);
+    for (let i; (i = Atomics.add(q, 0, 1)) < n; ) {
+      const o = 2 + ${ARGS} * i;
+      bmm(q[o], q[o + 1], q[o + 2], q[o + 3], q[o + 4], q[o + 5], q[o + 6], q[o + 7], q[o + 8], q[o + 9], q[o + 10]);
+    }
+  } catch (e) { done = -seen; }
   Atomics.store(ctl, 12, done);
   Atomics.notify(ctl, 12);
 }`;
 
 let kernel: Kernel | null = null;
 let calls = 0;
+
+/** Whether the loaded kernel uses fused multiply-adds (null before it loads). */
+export function simdKernelFused(): boolean | null {
+  return kernel ? kernel.fused : null;
+}
 
 /** How many products the SIMD kernel has computed in this process (for tests: proof it ran). */
 export function simdBatchMatMulCalls(): number {
@@ -208,44 +236,71 @@ export async function loadBatchMatMulKernel(): Promise<Kernel> {
   type Wabt = { parseWat(name: string, text: string, features?: Record<string, boolean>): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void } };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wabt = await (require("wabt") as () => Promise<Wabt>)();
-  const parsed = wabt.parseWat("batch_matmul.wat", WAT, { simd: true, threads: true });
-  const { buffer } = parsed.toBinary({});
-  parsed.destroy();
+  const assemble = (fused: boolean) => {
+    const parsed = wabt.parseWat("batch_matmul.wat", wat(fused), { simd: true, threads: true, relaxed_simd: fused });
+    try {
+      return parsed.toBinary({}).buffer;
+    } finally {
+      parsed.destroy();
+    }
+  };
   const memory = new WebAssemblyApi.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
   // Compiled straight to optimised code: V8 otherwise starts with its baseline compiler and
   // tiers up per thread, and a helper thread ran its half ≈ 1.8× slower than this thread did.
-  v8.setFlagsFromString("--no-liftoff");
+  const compile = (bytes: Uint8Array): WasmModule => {
+    v8.setFlagsFromString("--no-liftoff");
+    try {
+      return new WebAssemblyApi.Module(bytes);
+    } finally {
+      v8.setFlagsFromString("--liftoff");
+    }
+  };
+  // Fused multiply-adds (relaxed SIMD's f32x4.relaxed_madd: one FMA instruction where the CPU has
+  // them) double the arithmetic per instruction; Node 20 needs V8's flag for relaxed SIMD. Where
+  // it cannot be compiled, separate multiplies and adds.
   let module: WasmModule;
+  let fused = process.env.STEPAGENT_WASM_FMA !== "0";
   try {
-    module = new WebAssemblyApi.Module(buffer);
-  } finally {
-    v8.setFlagsFromString("--liftoff");
+    if (!fused) throw new Error("not asked for");
+    const bytes = assemble(true);
+    if (!WebAssemblyApi.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+    module = compile(bytes);
+  } catch {
+    fused = false;
+    module = compile(assemble(false));
   }
   const bmm = new WebAssemblyApi.Instance(module, { env: { memory } }).exports.bmm as Bmm;
+  const queue = new SharedArrayBuffer(4 * (2 + ARGS * PARTS_PER_THREAD * kernelThreads()));
   const workers = Array.from({ length: kernelThreads() - 1 }, () => {
     const control = new SharedArrayBuffer(16 * 4);
-    const thread = new Worker(WORKER, { eval: true, workerData: { module, memory, control } });
+    const thread = new Worker(WORKER, { eval: true, workerData: { module, memory, control, queue } });
     thread.unref(); // idle helpers never keep the process alive
     return { control: new Int32Array(control), thread };
   });
-  kernel = { memory, bmm, workers };
+  kernel = { memory, bmm, workers, queue: new Int32Array(queue), fused };
   return kernel;
 }
 
 /**
- * Runs bmm's parts: the first on this thread, the others on the helpers, and waits for all.
- * Each part is a whole argument list; the parts write disjoint parts of C.
+ * Runs bmm's parts (whole argument lists that write disjoint parts of C) on this thread and the
+ * helpers, each taking the next part from the shared queue, and waits for all.
  */
 function runParts(k: Kernel, parts: Parameters<Bmm>[]): void {
-  const jobs = parts.slice(1).map((args, w) => {
-    const ctl = k.workers[w].control;
-    ctl.set(args, 1);
+  if (parts.length === 1) {
+    k.bmm(...parts[0]);
+    return;
+  }
+  const q = k.queue;
+  parts.forEach((args, i) => q.set(args, 2 + ARGS * i));
+  Atomics.store(q, 1, parts.length);
+  Atomics.store(q, 0, 0);
+  const jobs = k.workers.slice(0, parts.length - 1).map(({ control: ctl }) => {
     const job = (Atomics.load(ctl, 0) + 1) & 0x3fffffff || 1;
     Atomics.store(ctl, 0, job);
     Atomics.notify(ctl, 0);
     return { ctl, job };
   });
-  k.bmm(...parts[0]);
+  for (let i; (i = Atomics.add(q, 0, 1)) < parts.length;) k.bmm(...parts[i]);
   for (const { ctl, job } of jobs)
     for (;;) {
       const done = Atomics.load(ctl, 12);
@@ -279,13 +334,20 @@ function packB(src: Float32Array, dst: Float32Array, batch: number, rows: number
   }
 }
 
+/**
+ * Multiply-adds from which a single product without transposes comes to this kernel rather than
+ * XNNPACK: the dense layers of a GPT-2-small-sized model on a batch of tokens (768 × 768 on 32
+ * rows and up), where splitting it between threads pays for the copies in and out.
+ */
+export const LARGE_SINGLE = 1 << 24;
+
 /** Multiply-adds below which a product is not split between threads (it would cost more than it saves). */
 const PARALLEL_MIN = 1 << 18;
 
 /**
  * C = op(A)·op(B) over the batch dimensions on `k` (a loaded kernel), reading and writing tfjs
  * wasm tensors. Returns null when the product is one this kernel leaves to tfjs: a single product
- * without transposes (XNNPACK's), non-float32 operands, batch shapes that broadcast other than
+ * without transposes below LARGE_SINGLE (XNNPACK's), non-float32 operands, batch shapes that broadcast other than
  * "equal" or "one side has a single matrix", or operands too large for the kernel's memory.
  */
 export function batchMatMulSimd(
@@ -309,9 +371,11 @@ export function batchMatMulSimd(
   const K = transposeA ? ar : ac;
   const N = transposeB ? br : bc;
   if ((transposeB ? bc : br) !== K) return null; // tfjs's own kernel reports the mismatch
-  // A single product without transposes stays with XNNPACK whatever the thread count, so that which
-  // code computes a product (and so its rounding) never depends on the machine's cores.
-  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB) return null;
+  // A small single product without transposes stays with XNNPACK (single-threaded here, and faster
+  // than this kernel on one thread); a large one comes here, where the helper threads share it.
+  // The choice depends on the size alone, never on the thread count, so that which code computes
+  // a product (and so its rounding) never depends on the machine's cores.
+  if (batchA === 1 && batchB === 1 && !transposeA && !transposeB && M * K * N < LARGE_SINGLE) return null;
   const batch = Math.max(batchA, batchB);
   const Mp = roundUp(M, ROWS);
   const Np = roundUp(N, COLS);
@@ -355,9 +419,10 @@ export function batchMatMulSimd(
 }
 
 /**
- * Splits a product into ≤ `threads` argument lists for bmm that write disjoint parts of C: whole
- * products when there are at least as many as threads, else tiles of 4 rows of every product
- * (one call per product and thread). Small products are not split.
+ * Splits a product into ≤ PARTS_PER_THREAD · `threads` argument lists for bmm that write disjoint
+ * parts of C: runs of whole products when there are at least as many as threads, else (a single
+ * product) runs of tiles of 4 rows. Small products, and a few products fewer than the threads,
+ * are not split.
  */
 function split(
   threads: number,
@@ -387,11 +452,12 @@ function split(
     transposeA ? 1 : 0,
   ];
   if (threads === 1 || batch * Mp * K * Np < PARALLEL_MIN) return [whole(0, batch)];
+  const n = PARTS_PER_THREAD * threads;
   if (batch >= threads) {
     const parts: Parameters<Bmm>[] = [];
-    for (let t = 0; t < threads; t++) {
-      const from = Math.floor((t * batch) / threads);
-      const to = Math.floor(((t + 1) * batch) / threads);
+    for (let t = 0; t < n; t++) {
+      const from = Math.floor((t * batch) / n);
+      const to = Math.floor(((t + 1) * batch) / n);
       if (to > from) parts.push(whole(from, to - from));
     }
     return parts;
@@ -400,9 +466,9 @@ function split(
   // One product: rows in whole tiles; rows r.. of A start r·K floats in (r floats when stored k-major).
   const tiles = Mp / ROWS;
   const parts: Parameters<Bmm>[] = [];
-  for (let t = 0; t < threads; t++) {
-    const from = Math.floor((t * tiles) / threads) * ROWS;
-    const to = Math.floor(((t + 1) * tiles) / threads) * ROWS;
+  for (let t = 0; t < n; t++) {
+    const from = Math.floor((t * tiles) / n) * ROWS;
+    const to = Math.floor(((t + 1) * tiles) / n) * ROWS;
     if (to > from) parts.push([a + (transposeA ? from : from * K) * 4, b, c + from * Np * 4, 1, to - from, K, Np, 0, 0, 4 * M, transposeA ? 1 : 0]);
   }
   return parts;

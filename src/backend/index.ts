@@ -14,8 +14,9 @@
  * Each skipped backend is reported with the reason. Gradients: tfjs-core's CommonJS bundle
  * registers none; tfjs-layers' bundle does, so it is loaded for that side effect. The cpu and
  * wasm backends get a linear-time UnsortedSegmentSum (the gradient of gather), see segment_sum*.ts;
- * wasm also gets a SIMD kernel for batched and transposed matrix products (batch_matmul_wasm.ts)
- * and a row-copying gather (gather_wasm.ts).
+ * wasm also gets a SIMD kernel for batched, transposed and large matrix products (batch_matmul_wasm.ts),
+ * a row-copying gather (gather_wasm.ts), and a slice and split that read the input in place
+ * (slice_wasm.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -24,6 +25,7 @@ import { registerFastSegmentSum } from "./segment_sum";
 import { registerWasmSegmentSum } from "./segment_sum_wasm";
 import { kernelThreads, registerWasmBatchMatMul } from "./batch_matmul_wasm";
 import { registerWasmGather } from "./gather_wasm";
+import { registerWasmSlice } from "./slice_wasm";
 import { describeAdapter, guardDeviceErrors, probeAdapter, probeAdapterIsolated, type AdapterInfo } from "./webgpu";
 
 export const BACKENDS = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -85,6 +87,7 @@ async function tryBackend(name: BackendName, forced: boolean, found: { adapter?:
         registerWasmSegmentSum();
         await registerWasmBatchMatMul();
         registerWasmGather();
+        registerWasmSlice();
         return (await tf.setBackend("wasm")) ? null : "failed to initialise";
       }
       case "cpu":

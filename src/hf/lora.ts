@@ -67,12 +67,29 @@ class LoraLinear implements LinearAdapter {
     readonly B: tf.Variable,
     private readonly scale: number,
     private readonly dropout: number,
-    private readonly nextSeed: () => number,
+    /** The dropout seed counter, shared by all adapters of one Lora. */
+    private readonly seeds: { counter: number },
   ) {}
 
   delta(x: tf.Tensor2D, training: boolean): tf.Tensor2D {
     const input = training && this.dropout > 0 ? (tf.dropout(x, this.dropout, undefined, this.nextSeed()) as tf.Tensor2D) : x;
     return tf.mul(tf.matMul(tf.matMul(input, this.A as unknown as tf.Tensor2D, false, true), this.B as unknown as tf.Tensor2D, false, true), this.scale);
+  }
+
+  private nextSeed(): number {
+    return (this.seeds.counter = (this.seeds.counter + 1) % 2147483647);
+  }
+
+  variables(): tf.Variable[] {
+    return [this.A, this.B];
+  }
+
+  seedState(): number {
+    return this.seeds.counter;
+  }
+
+  setSeedState(state: number): void {
+    this.seeds.counter = state;
   }
 }
 
@@ -95,7 +112,8 @@ export class Lora {
   readonly useRslora: boolean;
   readonly modules: Map<string, LoraLinear>;
   private readonly seed: number;
-  private seedCounter: number;
+  /** The dropout seed counter, shared with every adapter (a backward-pass recomputation rewinds it). */
+  private readonly seeds: { counter: number };
 
   private constructor(
     model: HfCausalLM,
@@ -110,7 +128,7 @@ export class Lora {
     this.targets = o.targets;
     this.useRslora = o.useRslora ?? false;
     this.seed = o.seed;
-    this.seedCounter = 0;
+    this.seeds = { counter: 0 };
     this.restartDropout();
     const scale = this.scale;
     const rng = new Rng(o.seed).fork("lora-init");
@@ -127,7 +145,7 @@ export class Lora {
       const b = w?.B ?? new Float32Array(m.out * o.r);
       const A = variableOf(a, [o.r, m.in], `lora${id}/${m.module}.lora_A`);
       const B = variableOf(b, [m.out, o.r], `lora${id}/${m.module}.lora_B`);
-      this.modules.set(m.module, new LoraLinear(A, B, scale, o.dropout, () => (this.seedCounter = (this.seedCounter + 1) % 2147483647)));
+      this.modules.set(m.module, new LoraLinear(A, B, scale, o.dropout, this.seeds));
     }
     for (const [module, adapter] of this.modules) model.adapters.set(module, adapter);
   }
@@ -168,7 +186,7 @@ export class Lora {
    * adapter values then draws the same masks as a run that trained them in place.
    */
   restartDropout(): void {
-    this.seedCounter = (this.seed * 1000003) % 2147483647;
+    this.seeds.counter = (this.seed * 1000003) % 2147483647;
   }
 
   /** Sets the adapters to values `tensors()` returned (by PEFT name); every adapter must be given, with its size. */

@@ -20,12 +20,30 @@ import { encodeSafetensors, readModelHeaders, readTensor, type FloatDtype, type 
 /** Something added to a linear layer's output (LoRA): input [N, in] → [N, out]. */
 export interface LinearAdapter {
   delta(x: tf.Tensor2D, training: boolean): tf.Tensor2D;
+  /** Its trainable variables: a recomputed block takes their gradients explicitly. */
+  variables(): tf.Variable[];
+  /**
+   * Where its dropout seeds stand, and a way to set it back: a block recomputed in the backward
+   * pass draws the same dropout masks as its forward pass did.
+   */
+  seedState(): number;
+  setSeedState(state: number): void;
 }
 
 export interface ForwardOptions {
   /** Adapters apply dropout (training passes only). */
   training?: boolean;
+  /**
+   * Keep only each block's input for the gradient and recompute the block's activations in the
+   * backward pass (activation checkpointing): memory for one block's activations instead of every
+   * block's, for about one more forward pass of compute. Same numbers either way. Default: on in
+   * training passes whose kept activations would exceed RECOMPUTE_ABOVE_BYTES, off otherwise.
+   */
+  recompute?: boolean;
 }
+
+/** Estimated activation bytes a gradient would keep, above which training passes recompute blocks. */
+export const RECOMPUTE_ABOVE_BYTES = 256 * 2 ** 20;
 
 interface LayerCache {
   keys: tf.Tensor4D; // [B, KV, Tmax, dh], positions already rotated
@@ -240,14 +258,15 @@ export class HfCausalLM {
       ln1 = `${p}.ln_1`;
       ln2 = `${p}.ln_2`;
       const h = this.norm(x, ln1);
-      const [qs, ks, vs] = tf.split(this.linear(h, `${p}.attn.c_attn`, o), 3, 1) as tf.Tensor2D[];
-      q = this.heads(qs, B, Tq, H);
-      k = this.heads(ks, B, Tq, H);
-      v = this.heads(vs, B, Tq, H);
+      // The fused q/k/v [B·Tq, 3·H·dh] to [B, 3·H, Tq, dh] in one transpose, then split into
+      // runs of whole heads: cheaper on wasm than splitting columns and three transposes.
+      const qkv = tf.transpose(tf.reshape(this.linear(h, `${p}.attn.c_attn`, o), [B, Tq, 3 * H, dh]), [0, 2, 1, 3]);
+      [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor4D[];
       attnOut = `${p}.attn.c_proj`;
       mlp = (h2) => {
         const u = this.linear(h2, `${p}.mlp.c_fc`, o);
-        const g = tf.mul(tf.mul(u, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(u, tf.mul(0.044715, tf.pow(u, 3)))))));
+        // u³ as products: the wasm backend's Pow is a scalar loop several times slower than three multiplies.
+        const g = tf.mul(tf.mul(u, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(u, tf.mul(0.044715, tf.mul(tf.mul(u, u), u)))))));
         return this.linear(g as tf.Tensor2D, `${p}.mlp.c_proj`, o);
       };
     } else {
@@ -271,6 +290,55 @@ export class HfCausalLM {
     const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B * Tq, H * dh]) as tf.Tensor2D;
     x = tf.add(x, this.linear(merged, attnOut, o));
     return tf.add(x, mlp(this.norm(x, ln2)));
+  }
+
+  /**
+   * A rough count of the bytes a gradient keeps for all blocks at batch B × T: per block about 16
+   * [B·T, d]-sized tensors (norms, projections, MLP at 4·d or the gated MLP) and 4 [B, H, T, T]
+   * ones (scores, their scaled and masked forms, softmax).
+   */
+  activationBytes(B: number, T: number): number {
+    const c = this.config;
+    return 4 * c.layers * B * T * (16 * c.hidden + 4 * c.heads * T);
+  }
+
+  /**
+   * Block `l` (`run`, on an input and the tensors it reads besides weights: the mask and rotary
+   * tables) under a custom gradient that keeps only the block input and those: the backward pass
+   * runs the block again under a tape, with the adapters' dropout seeds set back to where they
+   * stood in the forward pass, and takes the gradients of the block input and of the block's
+   * trainable variables (adapters, and base weights when they train) from it.
+   */
+  private recomputedBlock(x: tf.Tensor2D, l: number, consts: tf.Tensor[], run: (input: tf.Tensor2D, consts: tf.Tensor[]) => tf.Tensor2D): tf.Tensor2D {
+    const prefix = this.config.family === "gpt2" ? `transformer.h.${l}.` : `model.layers.${l}.`;
+    const adapters = [...this.adapters].filter(([m]) => m.startsWith(prefix)).map(([, a]) => a);
+    const base = [...this.params].filter(([n, v]) => n.startsWith(prefix) && v.trainable).map(([, v]) => v);
+    const vars: tf.Tensor[] = [...adapters.flatMap((a) => a.variables()), ...base];
+    const seeds = adapters.map((a) => a.seedState());
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const input = args[0] as tf.Tensor2D;
+      save([input, ...consts]);
+      return {
+        value: run(input, consts),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [input0, ...c] = saved;
+          const now = adapters.map((a) => a.seedState());
+          adapters.forEach((a, i) => a.setSeedState(seeds[i]));
+          // tf.grads inside a gradient function starts a tape of its own and, when done, clears
+          // the engine's tape, which the enclosing backward pass still has to clean up: keep it.
+          const engine = tf.engine() as unknown as { state: { activeTape: unknown } };
+          const tape = engine.state.activeTape;
+          try {
+            return tf.grads((inp: tf.Tensor) => run(inp as tf.Tensor2D, c))([input0, ...vars], dy);
+          } finally {
+            engine.state.activeTape = tape;
+            adapters.forEach((a, i) => a.setSeedState(now[i]));
+          }
+        },
+      };
+    });
+    return f(x, ...vars) as tf.Tensor2D;
   }
 
   private embed(ids: tf.Tensor1D, positions: Int32Array): tf.Tensor2D {
@@ -302,6 +370,7 @@ export class HfCausalLM {
     );
     const rot = this.config.family === "llama" ? this.rotary(positions, 1, T) : null;
     const maskAdd = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+    const recompute = !cache && (options.recompute ?? (options.training === true && this.activationBytes(B, T) > RECOMPUTE_ABOVE_BYTES));
     for (let l = 0; l < this.config.layers; l++) {
       const store = cache
         ? (k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] => {
@@ -318,7 +387,13 @@ export class HfCausalLM {
       // Each block in its own scope: its intermediates are freed as soon as it is done (what a
       // gradient needs is kept by the tape), so inference holds one block's activations at a time.
       const input = x;
-      x = tf.tidy(() => this.block(input, l, B, T, rot, maskAdd, store, options));
+      x = tf.tidy(() =>
+        recompute
+          ? this.recomputedBlock(input, l, rot ? [maskAdd, ...rot] : [maskAdd], (inp, [m, cos, sin]) =>
+              this.block(inp, l, B, T, rot ? [cos, sin] : null, m, null, options),
+            )
+          : this.block(input, l, B, T, rot, maskAdd, store, options),
+      );
     }
     return this.finalNorm(x);
   }

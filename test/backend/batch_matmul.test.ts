@@ -8,13 +8,15 @@ import { Rng } from "../../src/core/rng";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { kernelThreads, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
+import { kernelThreads, LARGE_SINGLE, simdBatchMatMulCalls } from "../../src/backend/batch_matmul_wasm";
 
 /** Products large enough to be split between threads. */
 const SPLIT_CASES = [
   { a: [5, 64, 70], b: [5, 70, 64], ta: false, tb: false },
   { a: [1, 70, 203], b: [1, 40, 70], ta: true, tb: true },
   { a: [2, 3, 97, 33], b: [2, 3, 97, 33], ta: false, tb: true },
+  // Single and untransposed, but from LARGE_SINGLE multiply-adds the SIMD kernel's (split by row tiles).
+  { a: [300, 256], b: [256, 260], ta: false, tb: false },
 ];
 
 /** op(A)·op(B) per batch in float64 loops, broadcasting a single matrix against a batch. */
@@ -71,7 +73,8 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
   // Large enough to be split between threads: by whole products (5 over 3 threads), by row
   // tiles of one product.
   cases.push(...SPLIT_CASES);
-  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false }); // single, untransposed: XNNPACK's
+  assert.ok(300 * 256 * 260 >= LARGE_SINGLE, "the last split case is a large single product");
+  cases.push({ a: [203, 70], b: [70, 40], ta: false, tb: false }); // single, untransposed, small: XNNPACK's
   const before = simdBatchMatMulCalls();
   for (const c of cases) {
     const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
@@ -86,7 +89,7 @@ test("wasm: batched and transposed matrix products (SIMD kernel) equal float64 l
     for (let i = 0; i < got.length; i++)
       assert.ok(Math.abs(got[i] - want.data[i]) < 1e-4 * (1 + Math.abs(want.data[i])), `${label} [${i}]: ${got[i]} vs ${want.data[i]}`);
   }
-  // Every case but the last (a single product without transposes: XNNPACK's) ran the SIMD kernel.
+  // Every case but the last (a small single product without transposes: XNNPACK's) ran the SIMD kernel.
   assert.equal(simdBatchMatMulCalls() - before, cases.length - 1);
 });
 
@@ -161,5 +164,40 @@ test("the kernel's results do not depend on the thread count: 3 threads here equ
     const t = tf.tidy(() => tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb));
     assert.equal(Buffer.from(t.dataSync().buffer).toString("base64"), one[i]);
     t.dispose();
+  });
+});
+
+test("without fused multiply-adds (STEPAGENT_WASM_FMA=0) the kernel computes the same products to float rounding", async () => {
+  await initBackend("wasm");
+  const script = `
+    const { initBackend, tf } = require(${JSON.stringify(path.resolve(__dirname, "../../src/backend"))});
+    const { Rng } = require(${JSON.stringify(path.resolve(__dirname, "../../src/core/rng"))});
+    const { simdKernelFused } = require(${JSON.stringify(path.resolve(__dirname, "../../src/backend/batch_matmul_wasm"))});
+    (async () => {
+      await initBackend("wasm");
+      const rng = new Rng(9);
+      const out = [];
+      for (const c of ${JSON.stringify(SPLIT_CASES)}) {
+        const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+        out.push(Array.from(tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb).dataSync()));
+      }
+      process.stdout.write(JSON.stringify({ fused: simdKernelFused(), out }));
+    })();`;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+    encoding: "utf8",
+    env: { ...process.env, STEPAGENT_WASM_FMA: "0" },
+    maxBuffer: 1 << 26,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const child = JSON.parse(r.stdout) as { fused: boolean; out: number[][] };
+  assert.equal(child.fused, false);
+  const rng = new Rng(9);
+  SPLIT_CASES.forEach((c, i) => {
+    const a = Float32Array.from({ length: c.a.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const b = Float32Array.from({ length: c.b.reduce((p, q) => p * q, 1) }, () => rng.normal());
+    const want = reference(a, c.a, b, c.b, c.ta, c.tb).data;
+    assert.equal(child.out[i].length, want.length);
+    child.out[i].forEach((x, j) => assert.ok(Math.abs(x - want[j]) < 1e-4 * (1 + Math.abs(want[j])), `${JSON.stringify(c)} [${j}]: ${x} vs ${want[j]}`));
   });
 });
