@@ -41,6 +41,9 @@ const SHAPES: Record<string, { d: number; layers: number; heads: number; vocab: 
   "gpt2-small": { d: 768, layers: 12, heads: 12, vocab: 50257, positions: 1024 },
   tiny: { d: 64, layers: 2, heads: 4, vocab: 512, positions: 256 },
 };
+// Fused multiply-adds in the wasm kernel (opt-in in the library, for identical seeded results on
+// every CPU): the benchmark measures the fastest setting unless told otherwise.
+process.env.STEPAGENT_WASM_FMA ??= "1";
 const shapeName = process.env.BENCH_HF_SHAPE ?? "gpt2-small";
 const shape = SHAPES[shapeName];
 if (!shape) throw new Error(`BENCH_HF_SHAPE must be one of ${Object.keys(SHAPES).join(", ")}`);

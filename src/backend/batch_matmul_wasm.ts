@@ -9,8 +9,8 @@
  *
  * This kernel is a register-blocked product written in WebAssembly text (assembled at start-up
  * with wabt): each inner step multiplies 4 rows of A by 8 columns of B with 128-bit SIMD (8
- * accumulators, no spills), as fused multiply-adds where relaxed SIMD compiles (≈ 10% faster
- * here; STEPAGENT_WASM_FMA=0 turns them off). Operands are copied from tfjs's heap into this module's own memory:
+ * accumulators, no spills), optionally as fused multiply-adds (STEPAGENT_WASM_FMA=1, relaxed
+ * SIMD: ≈ 10% faster here). Operands are copied from tfjs's heap into this module's own memory:
  * A as it is (a transposed A is read in place: its 4 rows are 4 adjacent floats of one stored
  * row), B transposed there when the op asks for it and its rows padded to whole 8-column tiles.
  * Padding is never cleared: C[i, j] reads only row i of A and column j of B, so whatever lies in
@@ -255,11 +255,12 @@ export async function loadBatchMatMulKernel(): Promise<Kernel> {
       v8.setFlagsFromString("--liftoff");
     }
   };
-  // Fused multiply-adds (relaxed SIMD's f32x4.relaxed_madd: one FMA instruction where the CPU has
-  // them) double the arithmetic per instruction; Node 20 needs V8's flag for relaxed SIMD. Where
-  // it cannot be compiled, separate multiplies and adds.
+  // Fused multiply-adds (relaxed SIMD's f32x4.relaxed_madd) only when asked for: relaxed_madd
+  // fuses on CPUs with FMA and rounds twice on others, so the same seed would give different
+  // numbers on different machines (and does change seeded training runs against unfused products).
+  // Node 20 needs V8's flag for relaxed SIMD; where it cannot be compiled, separate multiplies and adds.
   let module: WasmModule;
-  let fused = process.env.STEPAGENT_WASM_FMA !== "0";
+  let fused = process.env.STEPAGENT_WASM_FMA === "1";
   try {
     if (!fused) throw new Error("not asked for");
     const bytes = assemble(true);
