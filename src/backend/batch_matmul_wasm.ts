@@ -216,6 +216,13 @@ export function simdBatchMatMulCalls(): number {
   return calls;
 }
 
+/** STEPAGENT_WASM_FMA: "1" asks for fused multiply-adds, "0" or unset not; anything else is an error. */
+export function fmaRequested(): boolean {
+  const fma = process.env.STEPAGENT_WASM_FMA;
+  if (fma !== undefined && fma !== "0" && fma !== "1") throw new Error(`STEPAGENT_WASM_FMA must be 0 or 1, got ${JSON.stringify(fma)}`);
+  return fma === "1";
+}
+
 /**
  * Threads the kernel uses: STEPAGENT_THREADS if set (≥ 1), else the cores Node reports. One
  * thread is this one; the others are worker threads started with the kernel.
@@ -260,7 +267,7 @@ export async function loadBatchMatMulKernel(): Promise<Kernel> {
   // numbers on different machines (and does change seeded training runs against unfused products).
   // Node 20 needs V8's flag for relaxed SIMD; where it cannot be compiled, separate multiplies and adds.
   let module: WasmModule;
-  let fused = process.env.STEPAGENT_WASM_FMA === "1";
+  let fused = fmaRequested();
   try {
     if (!fused) throw new Error("not asked for");
     const bytes = assemble(true);

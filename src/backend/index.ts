@@ -23,7 +23,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-layers";
 import { registerFastSegmentSum } from "./segment_sum";
 import { registerWasmSegmentSum } from "./segment_sum_wasm";
-import { kernelThreads, registerWasmBatchMatMul } from "./batch_matmul_wasm";
+import { fmaRequested, kernelThreads, registerWasmBatchMatMul } from "./batch_matmul_wasm";
 import { registerWasmGather } from "./gather_wasm";
 import { registerWasmSlice } from "./slice_wasm";
 import { describeAdapter, guardDeviceErrors, probeAdapter, probeAdapterIsolated, type AdapterInfo } from "./webgpu";
@@ -113,7 +113,9 @@ export async function initBackend(
   if (preferred !== undefined && !(BACKENDS as readonly string[]).includes(preferred)) {
     throw new Error(`unknown backend ${JSON.stringify(preferred)} (STEPAGENT_BACKEND must be one of ${BACKENDS.join(", ")})`);
   }
-  kernelThreads(); // a bad STEPAGENT_THREADS is an error here, not a reason to skip wasm
+  // A bad STEPAGENT_THREADS or STEPAGENT_WASM_FMA is an error here, not a reason to skip wasm.
+  kernelThreads();
+  fmaRequested();
   const skipped: BackendInfo["skipped"] = [];
   for (const name of preferred ? [preferred] : DEFAULT_ORDER) {
     const found: { adapter?: AdapterInfo } = {};

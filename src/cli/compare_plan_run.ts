@@ -25,12 +25,30 @@ interface Unit {
 }
 
 function runUnit(planFile: string, unit: Unit, methods: string[] | undefined): Promise<number> {
-  const args = [process.argv[1], "compare", "--plan", planFile, "--env", unit.env, "--seeds", "1", "--first-seed", String(unit.seed), "--out", unit.dir];
+  // The same Node flags as this process (e.g. a TypeScript loader when run from source).
+  const args = [
+    ...process.execArgv,
+    process.argv[1],
+    "compare",
+    "--plan",
+    planFile,
+    "--env",
+    unit.env,
+    "--seeds",
+    "1",
+    "--first-seed",
+    String(unit.seed),
+    "--out",
+    unit.dir,
+  ];
   if (methods) args.push("--methods", methods.join(","));
   const log = fs.openSync(`${unit.dir}.log`, "w");
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", log, log] });
-    child.on("error", reject);
+    child.on("error", (err) => {
+      fs.closeSync(log);
+      reject(err);
+    });
     child.on("close", (code) => {
       fs.closeSync(log);
       resolve(code ?? 1);

@@ -21,7 +21,7 @@ import { InputError } from "../core/errors";
 import type { Rng } from "../core/rng";
 import { layOutByPair, sumScored, type TextPolicy, type TokenDistributions } from "../policies/text_policy";
 import { Lora, type LoraOptions } from "./lora";
-import { HfCausalLM, readWeights } from "./model";
+import { HfCausalLM, RECOMPUTE_ABOVE_BYTES, readWeights } from "./model";
 import { readConfig } from "./config";
 import { HfTokenizer } from "./tokenizer";
 import { generate } from "./generate";
@@ -167,8 +167,12 @@ export class HfPolicy implements TextPolicy {
   }
 
   /** Log-softmax rows [N, V] at the scored positions of an encoded batch (differentiable). */
-  private scoredLogSoftmax(e: EncodedPairs, training: boolean): tf.Tensor2D {
-    const hidden = this.model.hidden(tf.tensor2d(e.ids, [e.batch, e.length], "int32"), { training });
+  private scoredLogSoftmax(e: EncodedPairs, training: boolean, dropout = training): tf.Tensor2D {
+    // A gradient pass without dropout still recomputes blocks where a training pass would.
+    const options = dropout
+      ? { training: true }
+      : { training: false, recompute: training && this.model.activationBytes(e.batch, e.length) > RECOMPUTE_ABOVE_BYTES };
+    const hidden = this.model.hidden(tf.tensor2d(e.ids, [e.batch, e.length], "int32"), options);
     return tf.logSoftmax(this.model.logitsAt(hidden, e.positions));
   }
 
@@ -181,10 +185,14 @@ export class HfPolicy implements TextPolicy {
     return this.encodedLogProb(this.encode(states, actions), true);
   }
 
-  /** The training pass, as `sequenceLogProb` (adapter dropout on). */
+  /**
+   * Differentiable, but without adapter dropout: these distributions are compared with a frozen
+   * snapshot's (the PPO ratio and the exact KL), and with dropout on only one side the KL would not
+   * be 0 at θ = π_k, nor every ratio 1 at the first step.
+   */
   nextTokenLogProbs(states: string[], actions: string[]): TokenDistributions {
     const e = this.encode(states, actions);
-    return layOutByPair(this.scoredLogSoftmax(e, true), e.targets, e.owner, e.batch);
+    return layOutByPair(this.scoredLogSoftmax(e, true, false), e.targets, e.owner, e.batch);
   }
 
   async logProbs(states: string[], actions: string[], batchSize = 8): Promise<Float64Array> {

@@ -10,8 +10,8 @@
  *            never sees R_e and the baseline leaves the gradient unbiased); A = R_e − V(s_t),
  *            normalised to mean 0 and standard deviation 1 over the batch. When every episode
  *            has the same return there is no signal: A ≡ 0
- *   update   max_θ  E[ min(ρA, clip(ρ, 1 ± ε)A) ] − β E[ KL_tok(π_θ‖π_k; s, a) ],  ρ = π_θ/π_k, KL_tok the
- *            exact per-token KL along the sampled action
+ *   update   max_θ  E[ Σ_t min(ρ_t A, clip(ρ_t, 1 ± ε)A) ] − β E[ KL_tok(π_θ‖π_k; s, a) ],  ρ_t = π_θ/π_k per
+ *            token (clipPer), KL_tok the exact per-token KL along the sampled action
  *            (the same PPO update as stepagent-inverse, without its anchor); skipped when every
  *            advantage is 0, which carries no signal and would only shrink towards π_k
  *

@@ -15,8 +15,9 @@
  *            a ridge regression of the reward on the state's words, cross-fitted inside the fold.
  *            Kept in nats (advantageScale "reward") or scaled to root-mean-square β ("rms-beta");
  *            A ≡ 0 with the step signal off (the anchor-only ablation)
- *   update   max_θ  E_â[ min(ρA, clip(ρ, 1 ± ε)A) ] − β E_â[ KL_tok(π_θ‖π_k; s, â) ] − λ E_â[ −log π_θ(a_E|s) ],
- *            ρ = π_θ(â|s)/π_k(â|s), KL_tok the exact KL summed over â's tokens (see `ppoUpdate`),
+ *   update   max_θ  E_â[ Σ_t min(ρ_t A, clip(ρ_t, 1 ± ε)A) ] − β E_â[ KL_tok(π_θ‖π_k; s, â) ] − λ E_â[ −log π_θ(a_E|s) ],
+ *            ρ_t = π_θ(â_t|s, â_<t)/π_k(â_t|s, â_<t) per token (clipPer "token"; "sequence": one
+ *            ρ = π_θ(â|s)/π_k(â|s)), KL_tok the exact KL summed over â's tokens (see `ppoUpdate`),
  *            Adam on the shared budget
  *
  * Tabular: the exact discriminator and KL-regularised update of `tabular/inverse.ts`.
@@ -278,8 +279,8 @@ export function expertAnchor(expert: StateAction[], proposals: StateAction[]): S
 }
 
 /**
- * PPO-clip on sampled (state, action) steps with given advantages, ratio ρ = π_θ(â|s)/π_k(â|s)
- * (π_k frozen at the start), and the penalty β·KL(π_θ‖π_k) computed exactly per token from the
+ * PPO-clip on sampled (state, action) steps with given advantages, ratios per token ρ_t (or one
+ * ρ = π_θ(â|s)/π_k(â|s) per action with clipPer "sequence"; π_k frozen at the start), and the penalty β·KL(π_θ‖π_k) computed exactly per token from the
  * two policies' full next-token distributions along each sampled action (teacher-forced on the
  * sample, over the tokens log π(â|s) sums):
  *
@@ -303,8 +304,9 @@ export async function ppoUpdate(
   if (samples.length === 0) return { steps: 0, examples: 0, losses: [] };
   const clip = options.clip;
   const reference = await policy.snapshot();
-  const trainer = new AdamTrainer(policy.trainable(), options.optimisation.learningRate);
+  let trainer: AdamTrainer | undefined;
   try {
+    trainer = new AdamTrainer(policy.trainable(), options.optimisation.learningRate);
     return await minibatchSteps(trainer, samples.length, { ...options.optimisation, seed: options.seed, stream: "ppo-batches" }, (idx) => {
       const states = idx.map((i) => samples[i].state);
       const actions = idx.map((i) => samples[i].action);
@@ -330,7 +332,7 @@ export async function ppoUpdate(
       return tf.add(loss, tf.mul(options.nllWeight, nll)) as tf.Scalar;
     });
   } finally {
-    trainer.dispose();
+    trainer?.dispose();
     reference.dispose();
   }
 }

@@ -29,7 +29,8 @@ export interface TextPolicy {
   sequenceLogProb(states: string[], actions: string[]): tf.Tensor1D;
   /**
    * The next-token log-distributions along each action (teacher-forced), differentiable with
-   * respect to `trainable()`; the same pass as `sequenceLogProb`, which is their sum at `targets`.
+   * respect to `trainable()`; the same pass as `sequenceLogProb`, which is their sum at `targets`,
+   * except that it applies no dropout: it is compared with a snapshot's, which has none.
    */
   nextTokenLogProbs(states: string[], actions: string[]): TokenDistributions;
   /** How many token log-probs each log π(a|s) sums (the action's tokens and its end token). */

@@ -147,7 +147,7 @@ test("at θ = π_k (a snapshot) the penalty and its gradient are 0; after an Ada
   const at1 = await klOf(policy, reference);
   const brute = bruteKls(policy, reference, STATES, ACTIONS);
   console.log(
-    `KL after one step ${Array.from(at1.kl, (x) => x.toExponential(2)).join(", ")}; vs brute force ${worstRel(at1.kl, brute).toExponential(2)} (absolute)`,
+    `KL after one step ${Array.from(at1.kl, (x) => x.toExponential(2)).join(", ")}; vs brute force ${worstRel(at1.kl, brute).toExponential(2)} (relative)`,
   );
   assert.ok(at1.kl.every((x) => x > 0));
   assert.ok(
