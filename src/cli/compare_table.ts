@@ -44,6 +44,17 @@ export interface TableTest extends CorrectedTest {
   sftMean: number;
 }
 
+/** JSON with every object's keys sorted: two budgets written in different key orders compare equal. */
+function canonicalJson(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(canonicalJson).join(",")}]`;
+  if (x !== null && typeof x === "object")
+    return `{${Object.keys(x)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((x as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  return JSON.stringify(x);
+}
+
 /** Reads compare results and merges the seeds of each env (method → seed → values). */
 export function readCompareResults(inputs: string[]): Map<string, { budget: string; files: string[]; runs: Map<string, Map<number, PerSeed>> }> {
   const envs = new Map<string, { budget: string; files: string[]; runs: Map<string, Map<number, PerSeed>> }>();
@@ -58,7 +69,7 @@ export function readCompareResults(inputs: string[]): Map<string, { budget: stri
     const parsed = compareJsonSchema.safeParse(raw);
     if (!parsed.success) throw new InputError(file, `not a compare.json: ${parsed.error.issues[0].path.join(".")}: ${parsed.error.issues[0].message}`);
     const r = parsed.data;
-    const budget = JSON.stringify(r.budget);
+    const budget = canonicalJson(r.budget);
     const env = envs.get(r.env) ?? { budget, files: [] as string[], runs: new Map<string, Map<number, PerSeed>>() };
     if (env.budget !== budget)
       throw new InputError(file, `${r.env} was run with budget ${budget}, ${env.files[0]} with ${env.budget}; only runs of one budget can be merged`);

@@ -83,6 +83,12 @@ test("compare-table: mixed budgets, a seed twice with different numbers, or a mi
   let r = run(a, other);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /b\.json: qa was run with budget \{"trainTasks":11\}, .*a\.json with \{"trainTasks":10\}; only runs of one budget can be merged/);
+  // A budget written in another key order is the same budget.
+  const ordered = result(dir, "ordered", "qa", { trainTasks: 10, model: { layers: 2, context: 96 } }, { sft: [[0, 0.5, 1]] });
+  const reordered = result(dir, "reordered", "qa", { model: { context: 96, layers: 2 }, trainTasks: 10 }, { rft: [[0, 0.7, 0.8]] });
+  r = run(ordered, reordered, "--json");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).tests[0].label, "qa: rft − sft, success");
   // The same run in two results counts once (SFT is run with each batch of methods); a seed whose
   // numbers differ between two results is refused.
   const again = result(dir, "again", "qa", { trainTasks: 10 }, { sft: [[0, 0.5, 1]], rft: [[0, 0.7, 0.8]] });
