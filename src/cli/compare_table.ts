@@ -44,7 +44,7 @@ export interface TableTest extends CorrectedTest {
   sftMean: number;
 }
 
-/** JSON with every object's keys sorted: two budgets written in different key orders compare equal. */
+/** JSON with every object's keys sorted: two values written in different key orders compare equal. */
 function canonicalJson(x: unknown): string {
   if (Array.isArray(x)) return `[${x.map(canonicalJson).join(",")}]`;
   if (x !== null && typeof x === "object")
@@ -80,7 +80,7 @@ export function readCompareResults(inputs: string[]): Map<string, { budget: stri
         // The same seed of a method in two results (say SFT, run with each batch of methods) must
         // agree exactly: same seed, same numbers. Then it counts once.
         const seen = bySeed.get(p.seed);
-        if (seen && JSON.stringify(seen) !== JSON.stringify(p))
+        if (seen && canonicalJson(seen) !== canonicalJson(p))
           throw new InputError(
             file,
             `${r.env} ${row.method} seed ${p.seed} differs from the same run in another result (${JSON.stringify(seen)} vs ${JSON.stringify(p)})`,

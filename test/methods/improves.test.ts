@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { initBackend } from "../../src/backend";
 import { trainText, COMPARE_QUICK, type TextWarmStart } from "../../src/methods/text/driver";
-import { tQuantile975 } from "../../src/analysis/intervals";
+import { meanCi95 } from "../../src/analysis/intervals";
 
 /**
  * Each reflection, one cycle at a small budget, lowers the exact KL(π_E‖π) at held-out expert
@@ -36,10 +36,7 @@ test("one cycle of each reflection lowers held-out KL to the expert, beyond the 
     }
   }
   for (const [method, d] of change) {
-    const n = d.length;
-    const mean = d.reduce((a, b) => a + b, 0) / n;
-    const sd = Math.sqrt(d.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-    const upper = mean + (tQuantile975(n - 1) * sd) / Math.sqrt(n);
+    const upper = meanCi95(d).ci95[1];
     assert.ok(upper < 0, `${method}: KL change per seed ${d.map((x) => x.toFixed(4)).join(", ")}; 95% interval of the mean ends at ${upper.toFixed(4)}`);
   }
 });
