@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseFlags, UsageError, intOption, listOption } from "./options";
 import { readComparePlan } from "./compare_plan";
-import { compareTable, tableMarkdown } from "./compare_table";
+import { compareTables, tablesMarkdown } from "./compare_table";
 import { writeFileAtomic } from "../core/atomic";
 
 interface Unit {
@@ -92,12 +92,15 @@ export async function comparePlanCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${failed.length} run(s) failed: ${failed.map((u) => `${u.env} seed ${u.seed}`).join(", ")}; rerun the same command to retry them\n`);
     return 1;
   }
-  const tests = compareTable(
+  const tables = compareTables(
     all.map((u) => u.dir),
     plan.alpha,
   );
-  writeFileAtomic(path.join(out, "table.json"), JSON.stringify({ plan: planFile, alpha: plan.alpha, inputs: all.map((u) => u.dir), tests }, null, 2) + "\n");
-  writeFileAtomic(path.join(out, "table.md"), tableMarkdown(tests));
+  writeFileAtomic(
+    path.join(out, "table.json"),
+    JSON.stringify({ plan: planFile, alpha: plan.alpha, inputs: all.map((u) => u.dir), ...tables }, null, 2) + "\n",
+  );
+  writeFileAtomic(path.join(out, "table.md"), tablesMarkdown(tables));
   process.stderr.write(`wrote ${path.join(out, "table.md")}\n`);
   return 0;
 }

@@ -45,11 +45,13 @@ const COMMANDS: Record<string, string> = {
   --model runs every method on a pretrained Hugging Face model (LoRA or full fine-tuning) from one SFT warm start per seed.
   Methods: ${TEXT_METHODS.join(", ")}.`,
   "compare-table": `stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
-  Paired differences to SFT over several compare results, Holm-corrected over every method × env × metric.`,
+  Over several compare results (seeds split over folders merge): each method's means (held-out KL per cycle beside the
+  theory), paired differences to SFT Holm-corrected over every method × env × metric, and the ablations (StepAgent
+  without its step signal, without its anchor, and against SFT continued on its budget), a Holm family of their own.`,
   "compare-plan": `stepagent compare-plan FILE --out DIR [--jobs 2] [--envs a,b] [--methods a,b,…]
   Every env and seed of a plan (configs/compare-full.json), each a compare child process writing DIR/ENV-seed-S/
   (its log beside it), --jobs at a time; seeds already done are skipped, so rerunning resumes. Then DIR/table.md
-  and DIR/table.json: paired differences to SFT, Holm-corrected over every method × env × metric.`,
+  and DIR/table.json: compare-table over every folder of the plan.`,
   "env-serve": `stepagent env-serve --env household|shop|qa|recipe [--port 36001] [--host 127.0.0.1] [--split test] [--tasks 50] [--seed N]
         [--max-envs 4096] [--verbose]
   Serves a built-in env over HTTP with AgentGym's env-server protocol; --port 0 picks a free port.`,

@@ -71,8 +71,8 @@ Usage:
         [--model HF_DIR [--lora-rank 8] … as train, without --merge]
                                     …every method on a pretrained Hugging Face model
   stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
-                                    paired differences to SFT over several compare results,
-                                    Holm-corrected over every method × env × metric
+                                    means, paired differences to SFT (Holm over every method × env
+                                    × metric) and the ablations, over several compare results
   stepagent compare-plan FILE --out DIR [--jobs 2] [--envs a,b] [--methods a,b,…]
                                     a whole plan, one process per env and seed (resumes: done
                                     seeds are skipped), then the Holm-corrected table

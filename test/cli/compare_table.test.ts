@@ -104,3 +104,127 @@ test("compare-table: mixed budgets, a seed twice with different numbers, or a mi
   r = run(a, "--alpha", "2");
   assert.match(r.stderr, /--alpha must be a number in \(0, 1\), got "2"/);
 });
+
+test("compare-table: per-method means with held-out KL per cycle (seed-weighted over files), and the ablations as a Holm family of their own", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-table-"));
+  const b = { trainTasks: 10 };
+  // perCycle as compare writes it: means over the file's seeds, cycle by cycle.
+  const write = (name: string, rows: Record<string, [number, number, number][]>, perCycle: Record<string, [number, number | null][]>) => {
+    const file = path.join(dir, `${name}.json`);
+    const perSeed = (xs: [number, number, number][]) => xs.map(([seed, success, kl]) => ({ seed, success, kl, agentKl: 3 * kl, agentAgreement: 1 - kl }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        env: "recipe",
+        budget: b,
+        rows: Object.entries(rows).map(([method, xs]) => ({ method, perSeed: perSeed(xs) })),
+        perCycle: Object.entries(perCycle).map(([method, cs]) => ({
+          method,
+          cycles: cs.map(([heldOutKl, theoryKl], cycle) => ({ cycle, heldOutKl, theoryKl })),
+        })),
+      }),
+    );
+    return file;
+  };
+  // File 1: seeds 0, 1 of sft, inverse, anchor-only; file 2: seed 2 of them, and sft seeds 0, 1 again (identical).
+  const sft01: [number, number, number][] = [
+    [0, 0.5, 1],
+    [1, 0.4, 1.2],
+  ];
+  const f1 = write(
+    "one",
+    {
+      sft: sft01,
+      "stepagent-inverse": [
+        [0, 0.6, 0.9],
+        [1, 0.5, 1.0],
+      ],
+      "stepagent-anchor-only": [
+        [0, 0.7, 0.95],
+        [1, 0.4, 1.1],
+      ],
+    },
+    {
+      sft: [[1.1, null]],
+      "stepagent-inverse": [
+        [1.1, 1.1],
+        [0.95, 0],
+      ],
+      "stepagent-anchor-only": [
+        [1.1, 1.1],
+        [1.025, 0],
+      ],
+    },
+  );
+  const f2 = write(
+    "two",
+    { sft: [[2, 0.3, 0.8]], "stepagent-inverse": [[2, 0.45, 0.6]], "stepagent-anchor-only": [[2, 0.3, 0.7]] },
+    {
+      sft: [[0.8, null]],
+      "stepagent-inverse": [
+        [0.8, 0.8],
+        [0.6, 0],
+      ],
+      "stepagent-anchor-only": [
+        [0.8, 0.8],
+        [0.7, 0],
+      ],
+    },
+  );
+  const f3 = write("three", { sft: sft01 }, { sft: [[1.1, null]] });
+  const r = run(f1, f2, f3, "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+  // Means by hand: inverse success (0.6 + 0.5 + 0.45) / 3; KL (0.9 + 1 + 0.6) / 3; agent KL three times that.
+  const inv = out.summary.find((m: { method: string }) => m.method === "stepagent-inverse");
+  assert.equal(inv.seeds, 3);
+  close(inv.success, 1.55 / 3);
+  close(inv.expertKl, 2.5 / 3);
+  close(inv.agentKl, 2.5);
+  close(inv.agentAgreement, 1 - 2.5 / 3);
+  // Per cycle: (2 × file one's mean + 1 × file two's) / 3; the theory the same way.
+  close(inv.heldOutKl[0], (2 * 1.1 + 0.8) / 3);
+  close(inv.heldOutKl[1], (2 * 0.95 + 0.6) / 3);
+  assert.deepEqual(inv.theoryKl, [1, 0]);
+  // SFT's seeds 0, 1 appear twice and count once.
+  const sft = out.summary.find((m: { method: string }) => m.method === "sft");
+  assert.equal(sft.seeds, 3);
+  close(sft.heldOutKl[0], 1);
+  assert.deepEqual(sft.theoryKl, [null]);
+  // Ablations: inverse − anchor-only seed by seed (success −0.1, +0.1, +0.15), a family of 3 (no
+  // other ablation's methods ran), separate from the 6 tests against SFT.
+  assert.deepEqual(
+    out.ablations.map((t: { label: string; question: string }) => [t.label, t.question]),
+    [
+      ["recipe: stepagent-inverse − stepagent-anchor-only, success", "the step signal"],
+      ["recipe: stepagent-inverse − stepagent-anchor-only, KL at expert states", "the step signal"],
+      ["recipe: stepagent-inverse − stepagent-anchor-only, KL at agent states", "the step signal"],
+    ],
+  );
+  const s = out.ablations[0];
+  close(s.mean, 0.05);
+  close(s.sd, Math.sqrt(((-0.15) ** 2 + 0.05 ** 2 + 0.1 ** 2) / 2));
+  close(s.methodMean, 1.55 / 3);
+  close(s.baselineMean, 1.4 / 3);
+  for (const t of out.ablations) assert.equal(t.family.m, 3);
+  for (const t of out.tests) assert.equal(t.family.m, 6);
+  // The Markdown has all three parts.
+  const md = run(f1, f2, f3).stdout;
+  assert.match(md, /\| recipe \| stepagent-inverse \| 3 \| 0\.517 \| 0\.833 \| 2\.50 \| 0\.167 \| 1\.000 → 0\.833 \| 1\.000 → 0\.000 \|/);
+  assert.match(md, /\| recipe \| the step signal \| stepagent-inverse − stepagent-anchor-only \| success \| 3 \| 0\.517 \| 0\.467 \| \+0\.050 \|/);
+  // Per-cycle means over seeds that overlap only in part cannot be separated: refused, naming the file.
+  const partial = write(
+    "partial",
+    {
+      sft: [
+        [1, 0.4, 1.2],
+        [5, 0.1, 2],
+      ],
+    },
+    { sft: [[1.6, null]] },
+  );
+  const bad = run(f1, partial);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /partial\.json: sft's per-cycle results cover seeds 1, 5, another result's 0, 1: they overlap but differ/);
+});

@@ -128,7 +128,7 @@ test("a step after the episode ended is refused (409) and names the env", async 
   await withServer("qa", 1, async (_server, client) => {
     const id = await client.create();
     await client.reset(id, 0);
-    let last;
+    let last: Awaited<ReturnType<typeof client.step>> | undefined;
     for (const s of expert.steps) last = await client.step(id, s.action);
     assert.equal(last!.done, true);
     assert.equal(last!.success, true);

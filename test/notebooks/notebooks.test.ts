@@ -86,15 +86,17 @@ const expected: Record<string, Expectation> = {
   },
   "04-language-agents.ipynb": {
     // tslab does not rewrite shorthand properties ({ full }) to the cell's exports: name each one.
-    probe: "console.log(JSON.stringify({ full: full, env: envName, seeds: seeds, methods: methods, budget: budget, backend: backend.name, finals: finals, committed: committed }));",
+    probe: "console.log(JSON.stringify({ full: full, env: envName, seeds: seeds, methods: methods, budget: budget, backend: backend.name, finals: finals, committed: committed, committedSummary: committedSummary, committedAblations: committedAblations }));",
     charts: 2,
     async check(summary) {
-      // The committed comparison the notebook shows is the table in docs/compare/full, every test of it.
+      // The committed comparison the notebook shows is the table in docs/compare/full: every mean, test and ablation of it.
       const committedFile = path.join(ROOT, "docs/compare/full/table.json");
       assert.ok(fs.existsSync(committedFile), "docs/compare/full/table.json is missing");
-      const tests = JSON.parse(fs.readFileSync(committedFile, "utf8")).tests;
-      assert.ok(tests.length >= 3);
-      assert.deepEqual(summary.committed, tests);
+      const file = JSON.parse(fs.readFileSync(committedFile, "utf8"));
+      assert.ok(file.tests.length >= 3 && file.ablations.length >= 3 && file.summary.length >= 2);
+      assert.deepEqual(summary.committed, file.tests);
+      assert.deepEqual(summary.committedAblations, file.ablations);
+      assert.deepEqual(summary.committedSummary, file.summary);
       // Every method from one SFT warm start per seed; the numbers equal trainText here with the same seed.
       assert.equal(summary.full, false);
       assert.deepEqual(summary.methods, ["sft", "stepagent-implicit", "stepagent-inverse", "rft"]);
