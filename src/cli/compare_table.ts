@@ -1,7 +1,8 @@
 /**
  * `stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]`
- * One table over several `compare` results (folders holding compare.json, or the files): the
- * runs of one env may be split over processes by seed and are merged. Three parts:
+ * One table over several `compare` results (the files, folders holding compare.json, or folders
+ * of such folders, as compare-plan writes): the runs of one env may be split over processes by
+ * seed and are merged. Three parts:
  *   - the means of every method over its seeds (success, KL at expert and at agent states,
  *     agreement at agent states, held-out KL per cycle beside the theory's prediction);
  *   - every method paired with SFT seed by seed on each env and metric, the whole family — every
@@ -71,11 +72,27 @@ function canonicalJson(x: unknown): string {
   return JSON.stringify(x);
 }
 
+/**
+ * The compare.json files an input names: the file itself, a folder's compare.json, or — for a
+ * folder without one, such as compare-plan's output — the compare.json of each of its subfolders.
+ */
+function compareFiles(input: string): string[] {
+  if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) return [input];
+  const own = path.join(input, "compare.json");
+  if (fs.existsSync(own)) return [own];
+  const inside = fs
+    .readdirSync(input, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(input, d.name, "compare.json")))
+    .map((d) => path.join(input, d.name, "compare.json"))
+    .sort();
+  if (!inside.length) throw new InputError(input, "no compare.json in this folder or its subfolders");
+  return inside;
+}
+
 /** Reads compare results and merges the seeds of each env (method → seed → values). */
 export function readCompareResults(inputs: string[]): Map<string, EnvRuns> {
   const envs = new Map<string, EnvRuns>();
-  for (const input of inputs) {
-    const file = fs.existsSync(input) && fs.statSync(input).isDirectory() ? path.join(input, "compare.json") : input;
+  for (const file of inputs.flatMap(compareFiles)) {
     let raw: unknown;
     try {
       raw = JSON.parse(fs.readFileSync(file, "utf8"));

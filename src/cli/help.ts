@@ -45,7 +45,8 @@ const COMMANDS: Record<string, string> = {
   --model runs every method on a pretrained Hugging Face model (LoRA or full fine-tuning) from one SFT warm start per seed.
   Methods: ${TEXT_METHODS.join(", ")}.`,
   "compare-table": `stepagent compare-table DIR|FILE… [--alpha 0.05] [--json] [--out FILE]
-  Over several compare results (seeds split over folders merge): each method's means (held-out KL per cycle beside the
+  Over several compare results — compare.json files, their folders, or a folder of them (compare-plan's --out) —
+  merging seeds split over folders: each method's means (held-out KL per cycle beside the
   theory), paired differences to SFT Holm-corrected over every method × env × metric, and the ablations (StepAgent
   without its step signal, without its anchor, and against SFT continued on its budget), a Holm family of their own.`,
   "compare-plan": `stepagent compare-plan FILE --out DIR [--jobs 2] [--envs a,b] [--methods a,b,…]

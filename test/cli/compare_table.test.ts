@@ -73,6 +73,16 @@ test("compare-table: seeds split over files merge; every method × env × metric
   assert.ok(Math.abs(tests[k].pHolm - Math.min(1, 6 * ps[k])) < 1e-12);
   const md = run(a, c, h);
   assert.match(md.stdout, /Holm correction over all 6 testable tests/);
+  // A folder of result folders (as compare-plan writes) reads every compare.json one level down.
+  const plan = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-table-plan-"));
+  for (const [name, file] of Object.entries({ "qa-seed-0": a, "qa-seed-2": c, "household-seed-0": h })) {
+    fs.mkdirSync(path.join(plan, name));
+    fs.copyFileSync(file, path.join(plan, name, "compare.json"));
+    fs.writeFileSync(path.join(plan, `${name}.log`), "a log beside the folder is not a result\n");
+  }
+  const fromPlan = JSON.parse(run(plan, "--json").stdout).tests;
+  const byLabel = (ts: { label: string }[]) => [...ts].sort((x, y) => x.label.localeCompare(y.label));
+  assert.deepEqual(byLabel(fromPlan), byLabel(tests));
   assert.match(md.stdout, /\| qa \| rft \| success \| 3 \| 0\.500 \| 0\.400 \| \+0\.100 \|/);
 });
 
@@ -101,6 +111,10 @@ test("compare-table: mixed budgets, a seed twice with different numbers, or a mi
   assert.match(r.stderr, /differs\.json: qa sft seed 0 differs from the same run in another result/);
   r = run(path.join(dir, "none"));
   assert.match(r.stderr, /none: no such file/);
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-table-empty-"));
+  r = run(empty);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /stepagent-table-empty-\w+: no compare\.json in this folder or its subfolders/);
   r = run(a, "--alpha", "2");
   assert.match(r.stderr, /--alpha must be a number in \(0, 1\), got "2"/);
 });
