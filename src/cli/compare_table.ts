@@ -308,6 +308,8 @@ const signed = (x: number, d = 3) => (Number.isFinite(x) ? (x >= 0 ? "+" : "−"
 const pValue = (x: number) => (Number.isNaN(x) ? "–" : x < 1e-4 ? x.toExponential(1) : x.toFixed(4));
 const interval = (t: CorrectedTest) => (Number.isNaN(t.ciSimultaneous[0]) ? "–" : `[${signed(t.ciSimultaneous[0])}, ${signed(t.ciSimultaneous[1])}]`);
 const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+/** A test's last cells: the difference, its simultaneous interval, p, Holm's p, the verdict. */
+const outcome = (t: CorrectedTest) => [signed(t.mean), interval(t), pValue(t.p), pValue(t.pHolm), t.significant ? "yes" : "no"];
 
 function familyLine(tests: CorrectedTest[], what: string): string {
   const m = tests[0]?.family.m ?? 0;
@@ -350,21 +352,7 @@ export function tableMarkdown(tests: TableTest[]): string {
     "",
     "| env | method | metric | seeds | method | SFT | Δ (method − SFT) | simultaneous interval | p | p (Holm) | significant |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
-    ...tests.map((t) =>
-      row([
-        t.env,
-        t.method,
-        t.metric,
-        t.n,
-        t.methodMean.toFixed(3),
-        t.sftMean.toFixed(3),
-        signed(t.mean),
-        interval(t),
-        pValue(t.p),
-        pValue(t.pHolm),
-        t.significant ? "yes" : "no",
-      ]),
-    ),
+    ...tests.map((t) => row([t.env, t.method, t.metric, t.n, t.methodMean.toFixed(3), t.sftMean.toFixed(3), ...outcome(t)])),
   ];
   return lines.join("\n") + "\n";
 }
@@ -378,20 +366,7 @@ export function ablationMarkdown(tests: AblationTest[]): string {
       "| env | what it measures | method − baseline | metric | seeds | method | baseline | Δ | simultaneous interval | p | p (Holm) | significant |",
       "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...tests.map((t) =>
-        row([
-          t.env,
-          t.question,
-          `${t.method} − ${t.baseline}`,
-          t.metric,
-          t.n,
-          t.methodMean.toFixed(3),
-          t.baselineMean.toFixed(3),
-          signed(t.mean),
-          interval(t),
-          pValue(t.p),
-          pValue(t.pHolm),
-          t.significant ? "yes" : "no",
-        ]),
+        row([t.env, t.question, `${t.method} − ${t.baseline}`, t.metric, t.n, t.methodMean.toFixed(3), t.baselineMean.toFixed(3), ...outcome(t)]),
       ),
     ].join("\n") + "\n"
   );
