@@ -230,8 +230,10 @@ function summarise(env: string, method: string, bySeed: Map<number, PerSeed>, cy
     const xs = seeds.map(get).filter((x): x is number => x !== undefined);
     return xs.length ? mean(xs) : null;
   };
-  // Seed-weighted means of the files' per-cycle means, over the cycles every file reached.
-  const parts = cycles ?? [];
+  // Seed-weighted means of the files' per-cycle means, over the cycles every file reached; none
+  // when some seeds' files have no per-cycle results (older files), rather than a mean of a subset.
+  const covered = (cycles ?? []).reduce((a, c) => a + c.seeds.length, 0) === seeds.length;
+  const parts = covered ? (cycles ?? []) : [];
   const depth = parts.length ? Math.min(...parts.map((c) => c.heldOutKl.length)) : 0;
   const total = parts.reduce((a, c) => a + c.seeds.length, 0);
   const heldOutKl = Array.from({ length: depth }, (_, k) => parts.reduce((a, c) => a + c.seeds.length * c.heldOutKl[k], 0) / total);

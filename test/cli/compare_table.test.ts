@@ -227,6 +227,11 @@ test("compare-table: per-method means with held-out KL per cycle (seed-weighted 
   const md = run(f1, f2, f3).stdout;
   assert.match(md, /\| recipe \| stepagent-inverse \| 3 \| 0\.517 \| 0\.833 \| 2\.50 \| 0\.167 \| 1\.000 → 0\.833 \| 1\.000 → 0\.000 \|/);
   assert.match(md, /\| recipe \| the step signal \| stepagent-inverse − stepagent-anchor-only \| success \| 3 \| 0\.517 \| 0\.467 \| \+0\.050 \|/);
+  // A file without per-cycle results leaves the method's per-cycle means out rather than averaging a subset.
+  const bare = result(dir, "bare", "recipe", b, { "stepagent-inverse": [[7, 0.5, 1]] });
+  const withBare = JSON.parse(run(f1, bare, "--json").stdout).summary.find((m: { method: string }) => m.method === "stepagent-inverse");
+  assert.equal(withBare.seeds, 3);
+  assert.deepEqual(withBare.heldOutKl, []);
   // Per-cycle means over seeds that overlap only in part cannot be separated: refused, naming the file.
   const partial = write(
     "partial",
