@@ -17,6 +17,7 @@ import { parseFlags, UsageError } from "./options";
 import { InputError } from "../core/errors";
 import { correctedPairedTests, type CorrectedTest } from "../analysis/multiple";
 import { writeFileAtomic } from "../core/atomic";
+import { TEXT_METHODS, type MethodName } from "../methods/registry";
 
 const perSeedSchema = z.object({
   seed: z.number().int(),
@@ -108,6 +109,7 @@ export function readCompareResults(inputs: string[]): Map<string, EnvRuns> {
       throw new InputError(file, `${r.env} was run with budget ${budget}, ${env.files[0]} with ${env.budget}; only runs of one budget can be merged`);
     env.files.push(file);
     for (const row of r.rows) {
+      if (!row.perSeed.length) continue; // a method with no finished seed carries nothing to merge
       const bySeed = env.runs.get(row.method) ?? new Map<number, PerSeed>();
       for (const p of row.perSeed) {
         // The same seed of a method in two results (say SFT, run with each batch of methods) must
@@ -122,7 +124,7 @@ export function readCompareResults(inputs: string[]): Map<string, EnvRuns> {
       }
       env.runs.set(row.method, bySeed);
       const pc = r.perCycle?.find((c) => c.method === row.method);
-      if (pc && row.perSeed.length)
+      if (pc)
         addCycleMeans(
           env,
           file,
@@ -226,9 +228,10 @@ function paired(
 
 function summarise(env: string, method: string, bySeed: Map<number, PerSeed>, cycles: CycleMeans[] | undefined): MethodSummary {
   const seeds = [...bySeed.values()];
+  // A metric some seeds lack (older results) is left out rather than averaged over a subset.
   const avg = (get: (p: PerSeed) => number | undefined) => {
     const xs = seeds.map(get).filter((x): x is number => x !== undefined);
-    return xs.length ? mean(xs) : null;
+    return xs.length === seeds.length ? mean(xs) : null;
   };
   // Seed-weighted means of the files' per-cycle means, over the cycles every file reached; none
   // when some seeds' files have no per-cycle results (older files), rather than a mean of a subset.
@@ -258,7 +261,10 @@ export function compareTables(inputs: string[], alpha: number): CompareTables {
   const summary: MethodSummary[] = [];
   const vsSft: { label: string; diffs: number[]; env: string; method: string; metric: string; methodMean: number; sftMean: number }[] = [];
   const ablations: (Omit<AblationTest, keyof CorrectedTest> & { label: string; diffs: number[] })[] = [];
-  for (const [env, { runs, cycles }] of readCompareResults(inputs)) {
+  for (const [env, { runs: found, cycles }] of readCompareResults(inputs)) {
+    // One method order for every env and any input order: the registry's, then unknown names.
+    const rank = (m: string) => (TEXT_METHODS.includes(m as MethodName) ? TEXT_METHODS.indexOf(m as MethodName) : TEXT_METHODS.length);
+    const runs = new Map([...found].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)));
     for (const [method, bySeed] of runs) summary.push(summarise(env, method, bySeed, cycles.get(method)));
     const sft = runs.get("sft");
     for (const [method, bySeed] of runs) {

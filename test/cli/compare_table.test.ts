@@ -247,3 +247,50 @@ test("compare-table: per-method means with held-out KL per cycle (seed-weighted 
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /partial\.json: sft's per-cycle results cover seeds 1, 5, another result's 0, 1: they overlap but differ/);
 });
+
+test("compare-table: every ablation pairs the right two methods; Holm steps down over the family; input order does not matter", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stepagent-table-"));
+  // Success per seed (0, 1, 2) of each method; KL = 1 − success so the KL tests mirror success.
+  const success: Record<string, number[]> = {
+    sft: [0.3, 0.4, 0.5],
+    "sft-continued": [0.35, 0.42, 0.5],
+    "stepagent-implicit": [0.3, 0.5, 0.45],
+    "stepagent-inverse": [0.5, 0.45, 0.6],
+    "stepagent-anchor-only": [0.4, 0.45, 0.52],
+    "stepagent-no-anchor": [0.1, 0.3, 0.2],
+  };
+  const rows = (methods: string[]) => Object.fromEntries(methods.map((m) => [m, success[m].map((s, seed) => [seed, s, 1 - s] as [number, number, number])]));
+  const names = Object.keys(success);
+  const a = result(dir, "a", "recipe", { trainTasks: 5 }, rows(names.slice(0, 3)));
+  const b = result(dir, "b", "recipe", { trainTasks: 5 }, rows(["sft", ...names.slice(3)]));
+  const r1 = run(a, b, "--json");
+  assert.equal(r1.status, 0, r1.stderr);
+  const out = JSON.parse(r1.stdout);
+  const bySuccess = out.ablations.filter((t: { metric: string }) => t.metric === "success");
+  const diff = (x: string, y: string) => success[x].reduce((acc, v, i) => acc + v - success[y][i], 0) / 3;
+  assert.deepEqual(
+    bySuccess.map((t: { method: string; baseline: string; question: string }) => [t.method, t.baseline, t.question]),
+    [
+      ["stepagent-inverse", "stepagent-anchor-only", "the step signal"],
+      ["stepagent-inverse", "stepagent-no-anchor", "the NLL anchor"],
+      ["stepagent-inverse", "sft-continued", "inverse over SFT on its budget"],
+      ["stepagent-implicit", "sft-continued", "implicit over SFT on its budget"],
+    ],
+  );
+  for (const t of bySuccess) assert.ok(Math.abs(t.mean - diff(t.method, t.baseline)) < 1e-12, t.label);
+  // Holm over the ablation family: the i-th smallest p times (m − i), running maximum.
+  const ps = out.ablations.map((t: { p: number }) => t.p).filter((p: number) => !Number.isNaN(p) && p !== null);
+  const m = ps.length;
+  assert.equal(out.ablations[0].family.m, m);
+  const sorted = [...ps].sort((x, y) => x - y);
+  const holm: number[] = [];
+  sorted.forEach((p, i) => holm.push(Math.min(1, Math.max(i ? holm[i - 1] : 0, (m - i) * p))));
+  for (const t of out.ablations) if (t.p !== null) assert.ok(Math.abs(t.pHolm - holm[sorted.indexOf(t.p)]) < 1e-12, t.label);
+  // Methods in the registry's order whatever the input order: the same JSON with the files swapped.
+  const r2 = JSON.parse(run(b, a, "--json").stdout);
+  assert.deepEqual(
+    out.summary.map((s: { method: string }) => s.method),
+    names,
+  );
+  assert.deepEqual({ ...r2, inputs: null }, { ...out, inputs: null });
+});
