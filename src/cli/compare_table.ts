@@ -147,8 +147,7 @@ function addCycleMeans(env: EnvRuns, file: string, method: string, seeds: number
   const list = env.cycles.get(method) ?? [];
   const mine: CycleMeans = { seeds, heldOutKl: cycles.map((c) => c.heldOutKl), theoryKl: cycles.map((c) => c.theoryKl ?? null) };
   for (const other of list) {
-    const shared = seeds.filter((s) => other.seeds.includes(s));
-    if (!shared.length) continue;
+    if (!seeds.some((s) => other.seeds.includes(s))) continue;
     if (canonicalJson(other) === canonicalJson(mine)) return;
     throw new InputError(
       file,
@@ -213,17 +212,31 @@ export interface CompareTables {
   ablations: AblationTest[];
 }
 
-/** Paired seeds of two methods on one metric: the per-seed differences and both means. */
-function paired(
+/**
+ * Two methods paired seed by seed on each metric both have: the differences (method − baseline)
+ * and both means over the paired seeds, one entry per metric.
+ */
+function pairedMetrics(
+  env: string,
+  method: string,
+  baseline: string,
   a: Map<number, PerSeed>,
   b: Map<number, PerSeed>,
-  get: (p: PerSeed) => number | undefined,
-): { diffs: number[]; aMean: number; bMean: number } | undefined {
-  const pairs = [...a.values()].filter((p) => b.has(p.seed) && get(p) !== undefined && get(b.get(p.seed)!) !== undefined);
-  if (!pairs.length) return undefined;
-  const mine = pairs.map((p) => get(p)!);
-  const theirs = pairs.map((p) => get(b.get(p.seed)!)!);
-  return { diffs: mine.map((x, i) => x - theirs[i]), aMean: mean(mine), bMean: mean(theirs) };
+): { label: string; diffs: number[]; metric: string; methodMean: number; baselineMean: number }[] {
+  return METRICS.flatMap(({ name, get }) => {
+    const pairs = [...a.values()].filter((p) => b.has(p.seed) && get(p) !== undefined && get(b.get(p.seed)!) !== undefined);
+    if (!pairs.length) return [];
+    const mine = pairs.map((p) => get(p)!);
+    const theirs = pairs.map((p) => get(b.get(p.seed)!)!);
+    const diffs = mine.map((x, i) => x - theirs[i]);
+    return [{ label: `${env}: ${method} − ${baseline}, ${name}`, diffs, metric: name, methodMean: mean(mine), baselineMean: mean(theirs) }];
+  });
+}
+
+/** A method's place in the registry's order (unknown names after every known one). */
+function methodRank(m: string): number {
+  const i = TEXT_METHODS.indexOf(m as MethodName);
+  return i < 0 ? TEXT_METHODS.length : i;
 }
 
 function summarise(env: string, method: string, bySeed: Map<number, PerSeed>, cycles: CycleMeans[] | undefined): MethodSummary {
@@ -238,7 +251,7 @@ function summarise(env: string, method: string, bySeed: Map<number, PerSeed>, cy
   const covered = (cycles ?? []).reduce((a, c) => a + c.seeds.length, 0) === seeds.length;
   const parts = covered ? (cycles ?? []) : [];
   const depth = parts.length ? Math.min(...parts.map((c) => c.heldOutKl.length)) : 0;
-  const total = parts.reduce((a, c) => a + c.seeds.length, 0);
+  const total = seeds.length; // = the seeds the parts cover, when there are parts
   const heldOutKl = Array.from({ length: depth }, (_, k) => parts.reduce((a, c) => a + c.seeds.length * c.heldOutKl[k], 0) / total);
   const theoryKl = Array.from({ length: depth }, (_, k) =>
     parts.every((c) => c.theoryKl[k] !== null) ? parts.reduce((a, c) => a + c.seeds.length * c.theoryKl[k]!, 0) / total : null,
@@ -262,46 +275,31 @@ export function compareTables(inputs: string[], alpha: number): CompareTables {
   const vsSft: { label: string; diffs: number[]; env: string; method: string; metric: string; methodMean: number; sftMean: number }[] = [];
   const ablations: (Omit<AblationTest, keyof CorrectedTest> & { label: string; diffs: number[] })[] = [];
   for (const [env, { runs: found, cycles }] of readCompareResults(inputs)) {
-    // One method order for every env and any input order: the registry's, then unknown names.
-    const rank = (m: string) => (TEXT_METHODS.includes(m as MethodName) ? TEXT_METHODS.indexOf(m as MethodName) : TEXT_METHODS.length);
-    const runs = new Map([...found].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)));
+    // One method order for every env and any input order.
+    const runs = new Map([...found].sort(([a], [b]) => methodRank(a) - methodRank(b) || a.localeCompare(b)));
     for (const [method, bySeed] of runs) summary.push(summarise(env, method, bySeed, cycles.get(method)));
     const sft = runs.get("sft");
     for (const [method, bySeed] of runs) {
       if (!sft || method === "sft") continue;
-      for (const metric of METRICS) {
-        const p = paired(bySeed, sft, metric.get);
-        if (p)
-          vsSft.push({
-            label: `${env}: ${method} − sft, ${metric.name}`,
-            diffs: p.diffs,
-            env,
-            method,
-            metric: metric.name,
-            methodMean: p.aMean,
-            sftMean: p.bMean,
-          });
-      }
+      for (const c of pairedMetrics(env, method, "sft", bySeed, sft))
+        vsSft.push({ label: c.label, diffs: c.diffs, env, method, metric: c.metric, methodMean: c.methodMean, sftMean: c.baselineMean });
     }
     for (const { method, baseline, question } of ABLATIONS) {
       const a = runs.get(method);
       const b = runs.get(baseline);
       if (!a || !b) continue;
-      for (const metric of METRICS) {
-        const p = paired(a, b, metric.get);
-        if (p)
-          ablations.push({
-            label: `${env}: ${method} − ${baseline}, ${metric.name}`,
-            diffs: p.diffs,
-            env,
-            method,
-            baseline,
-            question,
-            metric: metric.name,
-            methodMean: p.aMean,
-            baselineMean: p.bMean,
-          });
-      }
+      for (const c of pairedMetrics(env, method, baseline, a, b))
+        ablations.push({
+          label: c.label,
+          diffs: c.diffs,
+          env,
+          method,
+          baseline,
+          question,
+          metric: c.metric,
+          methodMean: c.methodMean,
+          baselineMean: c.baselineMean,
+        });
     }
   }
   const correct = <T extends { label: string; diffs: number[] }>(input: T[]) =>
