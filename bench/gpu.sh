@@ -47,11 +47,20 @@ if [ "$install" = yes ]; then
       { echo "bench/gpu.sh: the Vulkan loader libvulkan1 is missing and could not be installed (needs root or sudo, and apt-get)" >&2; exit 1; }
   fi
 fi
-npm run build >/dev/null
+# The build needs no npm: TypeScript's compiler from node_modules, as `npm run build` runs it.
+node node_modules/typescript/bin/tsc -p tsconfig.build.json
 
 say "Vulkan drivers"
 icds=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json 2>/dev/null || true)
 echo "${icds:-no Vulkan driver manifests (icd.d/*.json) in /usr/share/vulkan, /etc/vulkan or /usr/local/share/vulkan}"
+# Some GPU containers mount the driver (manifest included) under /usr/local/nvidia, where the
+# Vulkan loader does not look: add that manifest to the loader's list.
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$nv_icd" ] && ! grep -qs nvidia $icds /dev/null; then
+  export VK_ADD_DRIVER_FILES=$nv_icd
+  icds="$icds $nv_icd"
+  echo "NVIDIA's Vulkan driver manifest is mounted at $nv_icd: using it"
+fi
 if command -v nvidia-smi >/dev/null 2>&1 && ! grep -qs nvidia $icds /dev/null; then
   # The driver's Vulkan library may be mounted without its manifest: point the loader at it.
   if ldconfig -p | grep 'libGLX_nvidia\.so\.0' >/dev/null; then
@@ -71,6 +80,10 @@ node dist/cli/main.js backend
 STEPAGENT_BACKEND=webgpu node dist/cli/main.js backend --json >/tmp/stepagent-backend.json 2>/dev/null ||
   { echo "bench/gpu.sh: WebGPU is not available here:"; STEPAGENT_BACKEND=webgpu node dist/cli/main.js backend || true; exit 1; }
 node -e 'const a = require("/tmp/stepagent-backend.json").adapter; console.log(`webgpu adapter: ${a.vendor} / ${a.architecture} / ${a.description} — ${a.software ? "SOFTWARE (no GPU driver in use)" : "hardware"}`)'
+if command -v nvidia-smi >/dev/null 2>&1 && node -e 'process.exit(require("/tmp/stepagent-backend.json").adapter.software ? 0 : 1)'; then
+  echo "bench/gpu.sh: nvidia-smi sees a GPU but WebGPU found only a software adapter: the loader found no NVIDIA Vulkan driver (see the Vulkan drivers section above)" >&2
+  exit 1
+fi
 
 say "webgpu tests (test/gpu, test/backend/webgpu_select)"
 node --import tsx --test --test-reporter=spec test/gpu/webgpu.test.ts test/backend/webgpu_select.test.ts
