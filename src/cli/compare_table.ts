@@ -196,7 +196,7 @@ export interface MethodSummary {
   env: string;
   method: string;
   seeds: number;
-  /** Means over seeds; null where no seed has the metric (older results). */
+  /** Means over seeds; null where some seed lacks the metric (older results), never a mean of a subset. */
   success: number;
   expertKl: number;
   agentKl: number | null;
